@@ -1,0 +1,20 @@
+"""`framegate` command line: one typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli import synth_cmd, triton_cmd
+
+app = typer.Typer(
+    name="framegate",
+    help="Real-time video inference gateway in front of NVIDIA Triton.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command("triton")(triton_cmd.triton)
+app.command("synth")(synth_cmd.synth)
+
+
+if __name__ == "__main__":
+    app()

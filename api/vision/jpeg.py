@@ -1,0 +1,80 @@
+"""JPEG checks and decoding with per-frame errors instead of exceptions escaping a batch."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+SOI = b"\xff\xd8"
+EOI = b"\xff\xd9"
+MIN_SIDE = 16
+MAX_SIDE = 4096
+
+# Start-of-frame markers carry the image size (baseline, progressive, lossless... not DHT/JPG/DAC).
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+class FrameError(ValueError):
+    """A frame that cannot be processed; `code` is a stable machine-readable reason."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+    def as_result(self) -> dict[str, str]:
+        return {"error": self.code, "detail": self.detail}
+
+
+def jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the SOF segment without decoding pixels; None if not found."""
+    i = 2
+    n = len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker in _SOF_MARKERS and i + 9 <= n:
+            height = int.from_bytes(data[i + 5 : i + 7], "big")
+            width = int.from_bytes(data[i + 7 : i + 9], "big")
+            return width, height
+        if marker == 0xDA:  # start of scan reached without a frame header
+            return None
+        i += 2 + length
+    return None
+
+
+def check_jpeg(data: bytes) -> tuple[int, int]:
+    """Validate framing and size before any pixel work; returns (width, height)."""
+    if not data:
+        raise FrameError("empty_frame", "frame is empty")
+    if not data.startswith(SOI):
+        raise FrameError("not_jpeg", "frame is not a JPEG (missing FF D8 start marker)")
+    if not data.rstrip(b"\x00").endswith(EOI):
+        raise FrameError("truncated_jpeg", "JPEG is truncated (missing FF D9 end marker)")
+    size = jpeg_dimensions(data)
+    if size is None:
+        raise FrameError("corrupt_jpeg", "JPEG has no readable frame header")
+    width, height = size
+    if min(width, height) < MIN_SIDE:
+        raise FrameError("image_too_small", f"image is {width}x{height}; minimum side is {MIN_SIDE}")
+    if max(width, height) > MAX_SIDE:
+        raise FrameError("image_too_large", f"image is {width}x{height}; maximum side is {MAX_SIDE}")
+    return width, height
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """BGR uint8 image, or FrameError. Dimensions are checked first so a hostile header can't
+    make us allocate gigabytes."""
+    check_jpeg(data)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FrameError("corrupt_jpeg", "JPEG could not be decoded")
+    return image

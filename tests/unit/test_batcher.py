@@ -1,0 +1,104 @@
+"""MicroBatcher behaviour with a fake Triton boundary (the real one is in tests/triton)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from api.inference.batcher import BatcherClosed, MicroBatcher
+
+
+class FakeTriton:
+    def __init__(self) -> None:
+        self.batches: list[list[bytes]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.active = 0
+        self.peak = 0
+        self.fail_on: bytes | None = None
+
+    async def infer(self, frames: list[bytes]) -> list[dict]:
+        self.batches.append(frames)
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await self.gate.wait()
+        finally:
+            self.active -= 1
+        if self.fail_on in frames:
+            raise RuntimeError("boom")
+        return [{"echo": f.decode()} for f in frames]
+
+
+async def test_full_batch_is_sent_without_waiting_for_the_delay() -> None:
+    fake = FakeTriton()
+    batcher = MicroBatcher(fake.infer, max_size=4, max_delay_s=60)
+    results = await asyncio.wait_for(asyncio.gather(*(batcher.infer(str(i).encode()) for i in range(4))), 5)
+    assert [r["echo"] for r in results] == ["0", "1", "2", "3"]
+    assert fake.batches == [[b"0", b"1", b"2", b"3"]]
+    await batcher.close()
+
+
+async def test_partial_batch_is_flushed_after_the_delay() -> None:
+    fake = FakeTriton()
+    batcher = MicroBatcher(fake.infer, max_size=8, max_delay_s=0.01)
+    result = await asyncio.wait_for(batcher.infer(b"a"), 5)
+    assert result == {"echo": "a"}
+    assert fake.batches == [[b"a"]]
+    await batcher.close()
+
+
+async def test_several_batches_in_flight_and_frames_collect_while_slots_are_busy() -> None:
+    fake = FakeTriton()
+    fake.gate.clear()
+    batcher = MicroBatcher(fake.infer, max_size=2, max_delay_s=0, max_inflight=2)
+    futures = [batcher.submit(str(i).encode()) for i in range(6)]
+    while len(fake.batches) < 2:
+        await asyncio.sleep(0)  # yield until the dispatcher has used both slots
+    assert fake.peak == 2
+    fake.gate.set()
+    results = await asyncio.wait_for(asyncio.gather(*futures), 5)
+    assert [r["echo"] for r in results] == [str(i) for i in range(6)]
+    assert sum(len(b) for b in fake.batches) == 6
+    await batcher.close()
+
+
+async def test_error_reaches_only_the_callers_of_that_batch() -> None:
+    fake = FakeTriton()
+    fake.fail_on = b"bad"
+    batcher = MicroBatcher(fake.infer, max_size=2, max_delay_s=0.01)
+    first = [batcher.submit(b"bad"), batcher.submit(b"x")]
+    await asyncio.gather(*first, return_exceptions=True)
+    second = await asyncio.wait_for(batcher.infer(b"ok"), 5)
+    for f in first:
+        with pytest.raises(RuntimeError, match="boom"):
+            f.result()
+    assert second == {"echo": "ok"}
+    await batcher.close()
+
+
+async def test_cancelled_frames_are_not_sent() -> None:
+    fake = FakeTriton()
+    batcher = MicroBatcher(fake.infer, max_size=8, max_delay_s=0.05)
+    gone = batcher.submit(b"gone")
+    gone.cancel()
+    assert await asyncio.wait_for(batcher.infer(b"kept"), 5) == {"echo": "kept"}
+    assert fake.batches == [[b"kept"]]
+    await batcher.close()
+
+
+async def test_closed_batcher_rejects_and_fails_queued_frames() -> None:
+    fake = FakeTriton()
+    batcher = MicroBatcher(fake.infer, max_size=8, max_delay_s=60)
+    queued = batcher.submit(b"waiting")
+    await batcher.close()
+    with pytest.raises(BatcherClosed):
+        queued.result()
+    with pytest.raises(BatcherClosed):
+        batcher.submit(b"late")
+
+
+def test_invalid_limits_are_rejected() -> None:
+    with pytest.raises(ValueError):
+        MicroBatcher(FakeTriton().infer, max_size=0)
