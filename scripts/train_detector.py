@@ -36,22 +36,38 @@ def main() -> None:
     data = write_dataset(args.workdir / "data", args.train_images, args.val_images, 1, 2)
     model = YOLO("yolov8n.yaml")  # architecture only: no pretrained weights exist offline
     model.train(
-        data=str(data), imgsz=args.imgsz, epochs=args.epochs, time=args.hours, batch=32,
-        workers=2, device="cpu", seed=0, deterministic=True, plots=False, amp=False,
-        project=str(args.workdir.resolve()), name="run", exist_ok=True, pretrained=False,
+        data=str(data),
+        imgsz=args.imgsz,
+        epochs=args.epochs,
+        time=args.hours,
+        batch=32,
+        workers=2,
+        device="cpu",
+        seed=0,
+        deterministic=True,
+        plots=False,
+        amp=False,
+        project=str(args.workdir.resolve()),
+        name="run",
+        exist_ok=True,
+        pretrained=False,
         fliplr=0.0,  # mirrored text is not a plate
         verbose=False,
     )
     metrics = model.val(data=str(data), imgsz=args.imgsz, plots=False, device="cpu")
-    onnx = Path(model.export(format="onnx", imgsz=args.imgsz, dynamic=True, simplify=False, opset=17))
+    onnx = Path(
+        model.export(format="onnx", imgsz=args.imgsz, dynamic=True, simplify=False, opset=17)
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(onnx, args.out)
     report = {
-        "command": "python scripts/train_detector.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-        ),
-        "train_images": args.train_images, "val_images": args.val_images, "imgsz": args.imgsz,
-        "epochs_requested": args.epochs, "seconds": round(time.time() - started),
+        "command": "python scripts/train_detector.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
+        "train_images": args.train_images,
+        "val_images": args.val_images,
+        "imgsz": args.imgsz,
+        "epochs_requested": args.epochs,
+        "seconds": round(time.time() - started),
         "val_mAP50": round(float(metrics.box.map50), 4),
         "val_mAP50_95": round(float(metrics.box.map), 4),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import synth_cmd, triton_cmd
+from api.cli import synth_cmd, triton_cmd, up_cmd
 
 app = typer.Typer(
     name="framegate",
@@ -12,6 +12,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.command("up")(up_cmd.up)
 app.command("triton")(triton_cmd.triton)
 app.command("synth")(synth_cmd.synth)
 

@@ -14,7 +14,9 @@ console = Console(stderr=True)
 
 
 def triton(
-    data_dir: Annotated[Path, typer.Option(help="Working dir: backend files and triton.log")] = Path("./data"),
+    data_dir: Annotated[
+        Path, typer.Option(help="Working dir: backend files and triton.log")
+    ] = Path("./data"),
     grpc_port: Annotated[int, typer.Option("--triton-grpc-port")] = 8001,
     http_port: Annotated[int, typer.Option("--triton-http-port")] = 8002,
     metrics_port: Annotated[int, typer.Option("--triton-metrics-port")] = 8003,

@@ -9,6 +9,7 @@ future; an error fails only the callers of the batch it happened in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -117,10 +118,8 @@ class MicroBatcher:
         """Stop accepting frames, fail what is still queued, wait for in-flight batches."""
         self._closed = True
         self._dispatcher.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._dispatcher
-        except asyncio.CancelledError:
-            pass
         for item in self._pending:
             if not item.future.done():
                 item.future.set_exception(BatcherClosed("batcher closed before the frame was sent"))

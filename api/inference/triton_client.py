@@ -77,6 +77,11 @@ class TritonClient:
 def _classify(exc: InferenceServerException) -> Exception:
     status = (exc.status() or "").upper()
     message = exc.message() or str(exc)
-    if "UNAVAILABLE" in status or "DEADLINE" in status or "not ready" in message or "unknown model" in message.lower():
+    if (
+        "UNAVAILABLE" in status
+        or "DEADLINE" in status
+        or "not ready" in message
+        or "unknown model" in message.lower()
+    ):
         return InferenceUnavailable(message)
     return PipelineFailure(message)

@@ -36,6 +36,7 @@ def write_dataset(root: Path, train: int, val: int, train_seed: int, val_seed: i
     write_split(root, "val", val_seed, val)
     data = root / "data.yaml"
     data.write_text(
-        f"path: {root.resolve()}\ntrain: images/train\nval: images/val\nnames:\n  0: {PLATE_CLASS}\n"
+        f"path: {root.resolve()}\ntrain: images/train\nval: images/val\n"
+        f"names:\n  0: {PLATE_CLASS}\n"
     )
     return data

@@ -40,7 +40,7 @@ def render_plate(rng: np.random.Generator, text: str, width: int) -> np.ndarray:
     """A plate image of the given width: coloured card, dark border, bold Hershey text."""
     font = cv2.FONT_HERSHEY_DUPLEX
     thickness = 2
-    (tw, th), base = cv2.getTextSize(text, font, 1.0, thickness)
+    (tw, th), _ = cv2.getTextSize(text, font, 1.0, thickness)
     scale = (width * 0.86) / tw
     height = int(th * scale * 1.9)
     bg = _PLATE_COLOURS[int(rng.integers(len(_PLATE_COLOURS)))]
@@ -74,7 +74,9 @@ def render_background(rng: np.random.Generator, width: int, height: int) -> np.n
             cv2.rectangle(img, p1, p2, colour, -1 if rng.random() < 0.6 else 3)
         elif kind == 1:
             centre = tuple(int(v) for v in rng.integers(0, [width, height]))
-            cv2.circle(img, centre, int(rng.integers(8, 90)), colour, -1 if rng.random() < 0.5 else 3)
+            cv2.circle(
+                img, centre, int(rng.integers(8, 90)), colour, -1 if rng.random() < 0.5 else 3
+            )
         else:
             p1 = tuple(int(v) for v in rng.integers(0, [width, height]))
             p2 = tuple(int(v) for v in rng.integers(0, [width, height]))
@@ -107,7 +109,9 @@ def place_plates(
     return placed
 
 
-def compose(background: np.ndarray, plates: list[tuple[str, np.ndarray, tuple[int, int, int, int]]]) -> Frame:
+def compose(
+    background: np.ndarray, plates: list[tuple[str, np.ndarray, tuple[int, int, int, int]]]
+) -> Frame:
     image = background.copy()
     signs = []
     for text, plate, (x1, y1, x2, y2) in plates:
@@ -134,7 +138,9 @@ def make_frame(
     return frame
 
 
-def make_frames(seed: int, count: int, width: int = FRAME_WIDTH, height: int = FRAME_HEIGHT) -> list[Frame]:
+def make_frames(
+    seed: int, count: int, width: int = FRAME_WIDTH, height: int = FRAME_HEIGHT
+) -> list[Frame]:
     rng = np.random.default_rng(seed)
     return [make_frame(rng, width, height) for _ in range(count)]
 

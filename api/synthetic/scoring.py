@@ -31,7 +31,9 @@ class Score:
     def read_rate(self) -> float:
         return self.read_exactly / self.signs if self.signs else 1.0
 
-    def add(self, truth: Sequence[Sign], detections: Sequence[dict], iou_threshold: float = 0.5) -> None:
+    def add(
+        self, truth: Sequence[Sign], detections: Sequence[dict], iou_threshold: float = 0.5
+    ) -> None:
         unmatched = list(detections)
         self.signs += len(truth)
         for sign in truth:

@@ -73,7 +73,9 @@ def write_video(path: Path, frames: list[Frame], fps: float = 15.0) -> Path:
             writer.write(frame.image)
     finally:
         writer.release()
-    truth = [{"frame_index": i, "signs": [asdict(s) for s in f.signs]} for i, f in enumerate(frames)]
+    truth = [
+        {"frame_index": i, "signs": [asdict(s) for s in f.signs]} for i, f in enumerate(frames)
+    ]
     path.with_suffix(".json").write_text(json.dumps(truth))
     return path
 

@@ -20,7 +20,11 @@ class OnnxModel:
         self._pb = pb_utils
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        path = Path(args["model_repository"]) / args["model_version"] / params.get("onnx_file", "model.onnx")
+        path = (
+            Path(args["model_repository"])
+            / args["model_version"]
+            / params.get("onnx_file", "model.onnx")
+        )
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(params.get("intra_op_threads", "0"))
         options.inter_op_num_threads = 1
@@ -51,15 +55,22 @@ class OnnxModel:
         responses: list = [None] * len(requests)
         for members in groups.values():
             try:
-                outputs = self._run({n: np.concatenate([arrays[i][n] for i in members]) for n in self._inputs})
+                outputs = self._run(
+                    {n: np.concatenate([arrays[i][n] for i in members]) for n in self._inputs}
+                )
             except Exception as exc:  # one bad shape group must not fail the others
                 for i in members:
-                    responses[i] = pb.InferenceResponse(error=pb.TritonError(f"inference failed: {exc}"))
+                    responses[i] = pb.InferenceResponse(
+                        error=pb.TritonError(f"inference failed: {exc}")
+                    )
                 continue
             start = 0
             for i in members:
                 n = arrays[i][self._inputs[0]].shape[0]
-                tensors = [pb.Tensor(name, out[start : start + n]) for name, out in zip(self._outputs, outputs, strict=True)]
+                tensors = [
+                    pb.Tensor(name, out[start : start + n])
+                    for name, out in zip(self._outputs, outputs, strict=True)
+                ]
                 responses[i] = pb.InferenceResponse(output_tensors=tensors)
                 start += n
         return responses

@@ -61,7 +61,9 @@ class PipelineModel:
             kind=kind,
             detector=detector,
             decoder=decoder,
-            text_classes=frozenset(c.strip() for c in params.get("text_classes", "plate").split(",") if c.strip()),
+            text_classes=frozenset(
+                c.strip() for c in params.get("text_classes", "plate").split(",") if c.strip()
+            ),
             conf_threshold=float(params.get("conf_threshold", "0.25")),
             iou_threshold=float(params.get("iou_threshold", "0.45")),
             max_batch={m: max_batch_of(repo / m) for m in ("yolo", "ocr_det", "ocr_rec")},
@@ -70,7 +72,9 @@ class PipelineModel:
 
     def _bls(self, model: str, batch: np.ndarray) -> np.ndarray:
         pb = self._pb
-        input_name, output_name = ("images", "output0") if model == "yolo" else ("x", _OCR_OUTPUTS[model])
+        input_name, output_name = (
+            ("images", "output0") if model == "yolo" else ("x", _OCR_OUTPUTS[model])
+        )
         request = pb.InferenceRequest(
             model_name=model,
             requested_output_names=[output_name],
@@ -92,12 +96,18 @@ class PipelineModel:
         try:
             results = self._pipeline.process(frames)
         except Exception as exc:  # a model failure: every request gets an error, none is lost
-            return [pb.InferenceResponse(error=pb.TritonError(f"pipeline failed: {exc}")) for _ in requests]
+            return [
+                pb.InferenceResponse(error=pb.TritonError(f"pipeline failed: {exc}"))
+                for _ in requests
+            ]
         responses = []
         start = 0
         for n in counts:
             payload = np.array(
-                [[json.dumps(r, separators=(",", ":")).encode()] for r in results[start : start + n]],
+                [
+                    [json.dumps(r, separators=(",", ":")).encode()]
+                    for r in results[start : start + n]
+                ],
                 dtype=np.object_,
             )
             responses.append(pb.InferenceResponse(output_tensors=[pb.Tensor(OUTPUT, payload)]))

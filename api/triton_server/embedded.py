@@ -7,6 +7,7 @@ stub finds its interpreter (and our venv's site-packages) through `python3` on P
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -38,7 +39,9 @@ def pytriton_root() -> Path:
 
     root = Path(pytriton.__file__).parent / "tritonserver"
     if not (root / "bin" / "tritonserver").exists():
-        raise TritonStartError(f"tritonserver binary not found under {root}; is nvidia-pytriton installed?")
+        raise TritonStartError(
+            f"tritonserver binary not found under {root}; is nvidia-pytriton installed?"
+        )
     return root
 
 
@@ -55,7 +58,9 @@ def prepare_backends(workdir: Path) -> Path:
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
     if not stub.exists():
-        raise TritonStartError(f"no Python backend stub for Python {version} in {stub.parent.parent}")
+        raise TritonStartError(
+            f"no Python backend stub for Python {version} in {stub.parent.parent}"
+        )
     shutil.copy2(stub, python_dir / stub.name)
     return backends
 
@@ -63,7 +68,9 @@ def prepare_backends(workdir: Path) -> Path:
 def server_env() -> dict[str, str]:
     env = dict(os.environ)
     libs = Path(pytriton_root()).parents[1] / "nvidia_pytriton.libs"
-    env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(libs), env.get("LD_LIBRARY_PATH", "")) if p)
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(
+        p for p in (str(libs), env.get("LD_LIBRARY_PATH", "")) if p
+    )
     # The stub runs `python3` from PATH: put this interpreter's bin first so it sees our venv.
     env["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", "")))
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -172,16 +179,10 @@ class EmbeddedTriton:
 
 def _terminate_group(process: subprocess.Popen, timeout_s: float) -> None:
     """SIGTERM the whole group (server + Python stubs), then SIGKILL whatever is left."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)  # stubs that outlive the server, or a hung server
-    except ProcessLookupError:
-        pass
     process.wait()

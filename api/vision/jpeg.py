@@ -64,9 +64,13 @@ def check_jpeg(data: bytes) -> tuple[int, int]:
         raise FrameError("corrupt_jpeg", "JPEG has no readable frame header")
     width, height = size
     if min(width, height) < MIN_SIDE:
-        raise FrameError("image_too_small", f"image is {width}x{height}; minimum side is {MIN_SIDE}")
+        raise FrameError(
+            "image_too_small", f"image is {width}x{height}; minimum side is {MIN_SIDE}"
+        )
     if max(width, height) > MAX_SIDE:
-        raise FrameError("image_too_large", f"image is {width}x{height}; maximum side is {MAX_SIDE}")
+        raise FrameError(
+            "image_too_large", f"image is {width}x{height}; maximum side is {MAX_SIDE}"
+        )
     return width, height
 
 

@@ -30,14 +30,18 @@ class PipelineSettings:
     text_classes: frozenset[str] = frozenset({"plate"})
     conf_threshold: float = 0.25
     iou_threshold: float = 0.45
-    max_batch: dict[str, int] = field(default_factory=lambda: {"yolo": 16, "ocr_det": 8, "ocr_rec": 64})
+    max_batch: dict[str, int] = field(
+        default_factory=lambda: {"yolo": 16, "ocr_det": 8, "ocr_rec": 64}
+    )
     model_names: dict[str, str] = field(
         default_factory=lambda: {"yolo": "yolo", "ocr_det": "ocr_det", "ocr_rec": "ocr_rec"}
     )
 
     def __post_init__(self) -> None:
         if self.kind not in PIPELINE_KINDS:
-            raise ValueError(f"unknown pipeline kind {self.kind!r}; expected one of {PIPELINE_KINDS}")
+            raise ValueError(
+                f"unknown pipeline kind {self.kind!r}; expected one of {PIPELINE_KINDS}"
+            )
         if self.kind in ("yolo", "yolo_ocr") and self.detector is None:
             raise ValueError(f"pipeline {self.kind!r} needs detector metadata")
         if self.kind in ("ocr", "yolo_ocr") and self.decoder is None:
@@ -68,7 +72,9 @@ class FramePipeline:
             for i, dets in zip(order, detections, strict=True):
                 results[i] = {"detections": dets}
         else:
-            for i, texts in zip(order, self._read_full_frames([images[i] for i in order]), strict=True):
+            for i, texts in zip(
+                order, self._read_full_frames([images[i] for i in order]), strict=True
+            ):
                 results[i] = {"texts": texts}
         return results
 
@@ -85,7 +91,14 @@ class FramePipeline:
         boxed = [letterbox(img, info.imgsz) for img in images]
         output = self._call("yolo", np.stack([t for t, _ in boxed]))
         return [
-            decode(out, lb, img.shape[:2], info.names, self.settings.conf_threshold, self.settings.iou_threshold)
+            decode(
+                out,
+                lb,
+                img.shape[:2],
+                info.names,
+                self.settings.conf_threshold,
+                self.settings.iou_threshold,
+            )
             for out, (_, lb), img in zip(output, boxed, images, strict=True)
         ]
 
@@ -96,12 +109,16 @@ class FramePipeline:
         assert decoder is not None
         if not crops:
             return []
-        order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / max(crops[i].shape[0], 1))
+        order = sorted(
+            range(len(crops)), key=lambda i: crops[i].shape[1] / max(crops[i].shape[0], 1)
+        )
         limit = self.settings.max_batch["ocr_rec"]
         read: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for start in range(0, len(order), limit):
             chunk = order[start : start + limit]
-            probs = self._run(self.settings.model_names["ocr_rec"], ocr.rec_batch([crops[i] for i in chunk]))
+            probs = self._run(
+                self.settings.model_names["ocr_rec"], ocr.rec_batch([crops[i] for i in chunk])
+            )
             for i, decoded in zip(chunk, decoder.decode(probs), strict=True):
                 read[i] = decoded
         return read

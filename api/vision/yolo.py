@@ -41,7 +41,9 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, Let
     th, tw = size
     scale = min(th / h, tw / w)
     nh, nw = round(h * scale), round(w * scale)
-    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nh, nw) != (h, w) else image
+    resized = (
+        cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nh, nw) != (h, w) else image
+    )
     pad_y, pad_x = (th - nh) / 2, (tw - nw) / 2
     top, left = round(pad_y - 0.1), round(pad_x - 0.1)
     canvas = np.full((th, tw, 3), LETTERBOX_FILL, np.uint8)

@@ -13,7 +13,9 @@ from api.synthetic.scene import encode_jpeg, make_frames
 
 
 def _jpeg_of_size(width: int, height: int) -> bytes:
-    ok, buf = cv2.imencode(".jpg", np.zeros((height, width, 3), np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 50])
+    ok, buf = cv2.imencode(
+        ".jpg", np.zeros((height, width, 3), np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 50]
+    )
     assert ok
     return buf.tobytes()
 

@@ -1,4 +1,4 @@
-"""The micro-batcher against the real Triton: one request per batch, results to the right callers."""
+"""The micro-batcher against the real Triton: one request per batch, right results per caller."""
 
 from __future__ import annotations
 

@@ -58,8 +58,12 @@ def test_cpu_configs_run_on_cpu_in_python_backend(model: str) -> None:
 @pytest.mark.parametrize("model", PIPELINES)
 def test_pipelines_take_jpeg_bytes_and_return_json(model: str) -> None:
     config = load(REPO / model / "config.pbtxt")
-    assert [(t.name, t.data_type) for t in config.input] == [("frames", model_config_pb2.TYPE_STRING)]
-    assert [(t.name, t.data_type) for t in config.output] == [("results", model_config_pb2.TYPE_STRING)]
+    assert [(t.name, t.data_type) for t in config.input] == [
+        ("frames", model_config_pb2.TYPE_STRING)
+    ]
+    assert [(t.name, t.data_type) for t in config.output] == [
+        ("results", model_config_pb2.TYPE_STRING)
+    ]
 
 
 @pytest.mark.parametrize("model", PIPELINES)

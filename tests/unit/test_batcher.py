@@ -34,7 +34,9 @@ class FakeTriton:
 async def test_full_batch_is_sent_without_waiting_for_the_delay() -> None:
     fake = FakeTriton()
     batcher = MicroBatcher(fake.infer, max_size=4, max_delay_s=60)
-    results = await asyncio.wait_for(asyncio.gather(*(batcher.infer(str(i).encode()) for i in range(4))), 5)
+    results = await asyncio.wait_for(
+        asyncio.gather(*(batcher.infer(str(i).encode()) for i in range(4))), 5
+    )
     assert [r["echo"] for r in results] == ["0", "1", "2", "3"]
     assert fake.batches == [[b"0", b"1", b"2", b"3"]]
     await batcher.close()

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from api.core.config import Settings
+from api.main import create_app
+from api.triton_server.embedded import EmbeddedTriton, TritonPorts
+
+console = Console(stderr=True)
+
+
+def up(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    data_dir: Annotated[Path, typer.Option()] = Path("./data"),
+    triton_grpc_port: Annotated[int, typer.Option()] = 8001,
+    triton_http_port: Annotated[int, typer.Option()] = 8002,
+    triton_metrics_port: Annotated[int, typer.Option()] = 8003,
+) -> None:
+    """Run the whole local stack: embedded Triton (CPU) + the API, until Ctrl-C."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    triton = EmbeddedTriton(
+        workdir=data_dir / "triton",
+        ports=TritonPorts(
+            grpc=triton_grpc_port, http=triton_http_port, metrics=triton_metrics_port
+        ),
+    )
+    settings = Settings(triton_url=triton.grpc_url, data_dir=data_dir)
+    try:
+        with console.status("starting Triton (loading models)…"):
+            triton.start()
+        console.print(f"[green]Triton ready[/] gRPC {triton.grpc_url} (log {triton.log_path})")
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings), host=host, port=port, log_level="info")
+        )
+        base = f"http://{host}:{port}"
+        console.print(
+            f"[bold green]Framegate up[/]  API {base}  docs {base}/docs  ready {base}/ready  "
+            f"metrics {base}/metrics  pipelines {base}/v1/pipelines   (Ctrl-C to stop)"
+        )
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        triton.stop()
+        console.print("stopped")

@@ -1,0 +1,76 @@
+"""All settings, from environment variables (names are a public interface: see SPEC)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Role(StrEnum):
+    ALL = "all"
+    STREAM = "stream"
+    JOBS = "jobs"
+
+
+class FlagProviderName(StrEnum):
+    FILE = "file"
+    FLAGD = "flagd"
+    KUBERNETES = "kubernetes"
+    ENV = "env"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    role: Role = Role.ALL
+    triton_url: str = "127.0.0.1:8001"
+    triton_timeout_s: float = Field(30.0, gt=0)
+    data_dir: Path = Path("./data")
+    log_level: str = "INFO"
+
+    # Streaming
+    streaming_router: bool = True  # False: the WebSocket router is not mounted at all
+    streaming_enabled: bool = True  # fallback when the flag provider has no answer
+    stream_max_sessions: int = Field(64, ge=1)
+    stream_max_inflight: int = Field(1, ge=1)
+    stream_max_frame_size_mb: float = Field(5.0, gt=0)
+    stream_drop_threshold: float = Field(0.10, ge=0, le=1)
+    stream_slowdown_threshold: float = Field(0.30, ge=0, le=1)
+    stream_idle_timeout_s: float = Field(30.0, gt=0)
+    stream_max_session_s: float = Field(600.0, gt=0)
+    stream_auth_token: str | None = None
+
+    # Micro-batching towards Triton
+    batch_max_size: int = Field(8, ge=1, le=16)
+    batch_max_delay_ms: float = Field(5.0, ge=0)
+    batch_max_inflight: int = Field(2, ge=1)
+
+    # Flags
+    flag_provider: FlagProviderName = FlagProviderName.FILE
+    flagd_offline_flag_source_path: Path | None = None
+    flagd_host: str = "localhost"
+    flagd_port: int = 8013
+    flag_configmap: str = "framegate-flags"
+    flag_namespace: str = "default"
+
+    # Jobs
+    jobs_concurrency: int = Field(2, ge=1)
+    video_max_upload_mb: float = Field(200.0, gt=0)
+
+    @field_validator("stream_auth_token")
+    @classmethod
+    def _empty_token_means_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def max_frame_bytes(self) -> int:
+        return int(self.stream_max_frame_size_mb * 1024 * 1024)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,46 @@
+"""Inference as the rest of the gateway sees it: pipeline id + JPEG bytes in, result out."""
+
+from __future__ import annotations
+
+from api.core.config import Settings
+from api.core.metrics import BATCH_SIZE, TRITON_REQUEST_SECONDS
+from api.inference.batcher import MicroBatcher
+from api.inference.pipelines import PIPELINES, Pipeline
+from api.inference.triton_client import TritonClient
+
+
+class InferenceService:
+    def __init__(self, client: TritonClient, settings: Settings) -> None:
+        self.client = client
+        self._batchers = {p.id: self._batcher(p, settings) for p in PIPELINES.values()}
+
+    def _batcher(self, pipeline: Pipeline, settings: Settings) -> MicroBatcher:
+        def observe(size: int, seconds: float) -> None:
+            BATCH_SIZE.labels(pipeline.id).observe(size)
+            TRITON_REQUEST_SECONDS.labels(pipeline.id).observe(seconds)
+
+        async def infer(frames: list[bytes]) -> list[dict]:
+            return await self.client.infer_frames(pipeline.triton_model, frames)
+
+        return MicroBatcher(
+            infer,
+            max_size=settings.batch_max_size,
+            max_delay_s=settings.batch_max_delay_ms / 1000,
+            max_inflight=settings.batch_max_inflight,
+            observer=observe,
+        )
+
+    async def infer(self, pipeline_id: str, frame: bytes) -> dict:
+        return await self._batchers[pipeline_id].infer(frame)
+
+    async def readiness(self) -> dict[str, bool]:
+        """Server readiness plus every model of every pipeline."""
+        if not await self.client.is_ready():
+            return {"triton": False}
+        models = sorted({m for p in PIPELINES.values() for m in p.models})
+        return {"triton": True, **await self.client.models_ready(models)}
+
+    async def close(self) -> None:
+        for batcher in self._batchers.values():
+            await batcher.close()
+        await self.client.close()
