@@ -12,8 +12,8 @@ from api.synthetic.scoring import iou
 MODEL = "pipeline_yolo_ocr"
 
 
-async def _stats(client: TritonClient) -> tuple[int, int]:
-    stats = await client.statistics(MODEL)
+async def _stats(client: TritonClient, model: str = MODEL) -> tuple[int, int]:
+    stats = await client.statistics(model)
     return int(stats.get("inference_count", 0)), int(stats.get("execution_count", 0))
 
 
@@ -49,3 +49,25 @@ def test_eight_frames_reach_triton_as_one_request_in_caller_order(triton) -> Non
             # each caller sees its own frame's plates: the boxes and strings are unique per frame
             assert any(iou(sign.box, d["box"]) >= 0.5 for d in result["detections"])
         assert texts & {s.text for s in frame.signs}
+
+
+def test_each_stage_runs_once_per_batch_of_requests(triton) -> None:
+    """execute() batches across the requests it is handed: 8 frames from 4 concurrent requests
+    cost the detector and the recogniser one execution each (or as few as Triton grouped)."""
+    frames = [encode_jpeg(f.image) for f in make_frames(6300, 8)]
+
+    async def run() -> dict[str, tuple[int, int]]:
+        client = TritonClient(triton.grpc_url)
+        try:
+            await client.infer_frames(MODEL, frames[:1])  # warm-up
+            before = {m: await _stats(client, m) for m in (MODEL, "yolo", "ocr_rec")}
+            await client.infer_frames(MODEL, frames)
+            after = {m: await _stats(client, m) for m in (MODEL, "yolo", "ocr_rec")}
+        finally:
+            await client.close()
+        return {m: (after[m][0] - before[m][0], after[m][1] - before[m][1]) for m in after}
+
+    delta = asyncio.run(run())
+    assert delta[MODEL] == (8, 1)
+    assert delta["yolo"] == (8, 1)  # one detector call for the 8 frames
+    assert delta["ocr_rec"][1] == 1 and delta["ocr_rec"][0] >= 8  # one rec call for all crops

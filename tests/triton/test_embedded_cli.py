@@ -1,0 +1,70 @@
+"""`framegate triton` stops cleanly on Ctrl-C and SIGTERM: no tritonserver or stub is left."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_ports
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if text in cmdline or text.encode() in environ:
+            found.append(int(entry.name))
+    return found
+
+
+def _wait(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_triton_command_leaves_no_process_behind(tmp_path: Path, sig: signal.Signals) -> None:
+    ports = free_ports()
+    data_dir = tmp_path / f"data-{sig.name}"
+    cmd = [
+        sys.executable, "-m", "api.cli.main", "triton",
+        "--data-dir", str(data_dir),
+        "--triton-grpc-port", str(ports.grpc),
+        "--triton-http-port", str(ports.http),
+        "--triton-metrics-port", str(ports.metrics),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        _wait(lambda: _ready(f"http://127.0.0.1:{ports.http}/v2/health/ready"), 240, "Triton ready")
+        assert _processes_mentioning(str(data_dir))  # server (and stubs) are running
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) == 0
+        _wait(lambda: not _processes_mentioning(str(data_dir)), 10, "all Triton processes to exit")
+        assert (data_dir / "triton" / "triton.log").stat().st_size > 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
