@@ -1,20 +1,49 @@
-"""Application assembly only: settings, lifespan-owned clients, routers."""
+"""Application assembly only: settings, lifespan-owned clients, routers.
+
+ROLE=stream mounts streaming (no DuckDB), ROLE=jobs the job API (no WebSocket router), ROLE=all
+both. STREAMING_ROUTER=false leaves the WebSocket router out entirely (rollback method 2).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.core.config import Settings, get_settings
+from api.core.config import Role, Settings, get_settings
+from api.core.logging import configure_logging
+from api.flags.service import FlagService
 from api.inference.service import InferenceService
 from api.inference.triton_client import TritonClient
 from api.routes import health, pipelines
+from api.streaming import protocol
+from api.streaming.killswitch import KillSwitch
+from api.streaming.registry import SessionRegistry
+from api.streaming.router import router as stream_router
+from api.streaming.session import Termination
+
+DRAIN_TIMEOUT_S = 5.0
+
+
+def streaming_mounted(settings: Settings) -> bool:
+    return settings.streaming_router and settings.role in (Role.ALL, Role.STREAM)
+
+
+async def _drain(registry: SessionRegistry) -> None:
+    """Tell live sessions the server is going away (1012) and give them a moment to close."""
+    registry.terminate_all(Termination(protocol.WS_1012_SERVICE_RESTART, "server shutting down"))
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while len(registry) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # polling a condition with a deadline
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    with_streaming = streaming_mounted(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -22,17 +51,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.inference = InferenceService(
             TritonClient(settings.triton_url, settings.triton_timeout_s), settings
         )
+        app.state.sessions = SessionRegistry(settings.stream_max_sessions)
+        killswitch: KillSwitch | None = None
+        if with_streaming:
+            app.state.flags = FlagService(settings)
+            await app.state.flags.start()
+            killswitch = KillSwitch(app.state.flags, app.state.sessions)
+            app.state.flags.subscribe(killswitch.notify)
+            killswitch.start()
         try:
             yield
         finally:
+            if killswitch is not None:
+                await _drain(app.state.sessions)
+                await killswitch.stop()
+                await app.state.flags.stop()
             await app.state.inference.close()
 
     app = FastAPI(title="Framegate", version="0.1.0", lifespan=lifespan)
     app.include_router(health.router)
     app.include_router(pipelines.router)
+    if with_streaming:
+        app.include_router(stream_router)
     return app
 
 
 def app_factory() -> FastAPI:
-    """Entry point for `uvicorn --factory api.main:app_factory`."""
+    """Entry point for `uvicorn --factory api.main:app_factory` (settings from the environment)."""
     return create_app()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 BATCH_SIZE = Histogram(
     "framegate_batch_size",
@@ -15,4 +15,25 @@ TRITON_REQUEST_SECONDS = Histogram(
     "Latency of one batched request to Triton",
     ["pipeline"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4),
+)
+
+STREAM_SESSIONS_ACTIVE = Gauge("framegate_stream_sessions_active", "Live WebSocket sessions")
+STREAM_SESSIONS_TOTAL = Counter(
+    "framegate_stream_sessions_total", "WebSocket sessions by how they ended", ["outcome"]
+)
+STREAM_FRAMES = Counter(
+    "framegate_stream_frames_total",
+    "Streamed frames by outcome (received = valid frames; each ends processed or dropped)",
+    ["outcome"],
+)
+STREAM_SLOWDOWN = Counter("framegate_stream_slowdown_total", "slow_down warnings sent")
+STREAM_ERRORS = Counter("framegate_stream_errors_total", "Session-ending errors by code", ["code"])
+STREAM_LATENCY = Histogram(
+    "framegate_stream_latency_seconds",
+    "Frame receipt to result sent, per processed frame",
+    ["pipeline"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4),
+)
+STREAM_HANDSHAKES_REFUSED = Counter(
+    "framegate_stream_handshakes_refused_total", "Upgrades refused with 404 (flag off)"
 )

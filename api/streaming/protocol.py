@@ -1,0 +1,101 @@
+"""The `/ws/video/stream` wire protocol: error codes, close codes, messages, frame validation.
+
+Codes are stable API: clients branch on them. Close codes follow RFC 6455 §7.4.1.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+WS_1000_NORMAL_CLOSURE = 1000
+WS_1001_GOING_AWAY = 1001
+WS_1008_POLICY_VIOLATION = 1008
+WS_1011_INTERNAL_ERROR = 1011
+WS_1012_SERVICE_RESTART = 1012
+WS_1013_TRY_AGAIN_LATER = 1013
+
+JPEG_SOI = b"\xff\xd8"
+JPEG_EOI = b"\xff\xd9"
+
+
+class ErrorCode(StrEnum):
+    INVALID_PIPELINE = "invalid_pipeline"
+    INVALID_MESSAGE = "invalid_message"
+    INVALID_FRAME = "invalid_frame"
+    FRAME_TOO_LARGE = "frame_too_large"
+    UNAUTHORIZED = "unauthorized"
+    PIPELINE_FAILURE = "pipeline_failure"
+    INTERNAL_ERROR = "internal_error"
+    TOO_MANY_SESSIONS = "too_many_sessions"
+    INFERENCE_UNAVAILABLE = "inference_unavailable"
+    STREAMING_DISABLED = "streaming_disabled"
+    IDLE_TIMEOUT = "idle_timeout"
+    SESSION_EXPIRED = "session_expired"
+
+
+CLOSE_CODES: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_PIPELINE: WS_1008_POLICY_VIOLATION,
+    ErrorCode.INVALID_MESSAGE: WS_1008_POLICY_VIOLATION,
+    ErrorCode.INVALID_FRAME: WS_1008_POLICY_VIOLATION,
+    ErrorCode.FRAME_TOO_LARGE: WS_1008_POLICY_VIOLATION,
+    ErrorCode.UNAUTHORIZED: WS_1008_POLICY_VIOLATION,
+    ErrorCode.PIPELINE_FAILURE: WS_1011_INTERNAL_ERROR,
+    ErrorCode.INTERNAL_ERROR: WS_1011_INTERNAL_ERROR,
+    ErrorCode.TOO_MANY_SESSIONS: WS_1013_TRY_AGAIN_LATER,
+    ErrorCode.INFERENCE_UNAVAILABLE: WS_1013_TRY_AGAIN_LATER,
+    ErrorCode.STREAMING_DISABLED: WS_1001_GOING_AWAY,
+    ErrorCode.IDLE_TIMEOUT: WS_1000_NORMAL_CLOSURE,
+    ErrorCode.SESSION_EXPIRED: WS_1000_NORMAL_CLOSURE,
+}
+
+
+class StreamError(Exception):
+    """Ends a session: the client gets `{"error", "detail"}` and the code's close code."""
+
+    def __init__(self, code: ErrorCode, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+    @property
+    def close_code(self) -> int:
+        return CLOSE_CODES[self.code]
+
+
+def validate_frame(data: bytes, max_bytes: int) -> None:
+    """Cheap structural checks in a fixed order (empty → size → SOI → EOI); no decoding here,
+    the pipeline decodes inside Triton."""
+    if not data:
+        raise StreamError(ErrorCode.INVALID_FRAME, "frame is empty")
+    if len(data) > max_bytes:
+        raise StreamError(
+            ErrorCode.FRAME_TOO_LARGE, f"frame is {len(data)} bytes; the limit is {max_bytes} bytes"
+        )
+    if not data.startswith(JPEG_SOI):
+        raise StreamError(
+            ErrorCode.INVALID_FRAME, "frame is not a JPEG (missing FF D8 start marker)"
+        )
+    if not data.endswith(JPEG_EOI):
+        raise StreamError(ErrorCode.INVALID_FRAME, "JPEG is truncated (missing FF D9 end marker)")
+
+
+def _dump(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+def result_message(frame_index: int, result: dict[str, Any], timing_ms: float) -> str:
+    return _dump({"frame_index": frame_index, "result": result, "timing_ms": round(timing_ms, 2)})
+
+
+def dropped_message(frame_index: int) -> str:
+    return _dump({"frame_index": frame_index, "dropped": True})
+
+
+def slow_down_message(suggested_fps: float) -> str:
+    return _dump({"warning": "slow_down", "suggested_fps": round(suggested_fps, 2)})
+
+
+def error_message(error: StreamError) -> str:
+    return _dump({"error": str(error.code), "detail": error.detail})

@@ -1,0 +1,202 @@
+"""`/ws/video/stream`: handshake (flag, auth, pipeline, session limit), then the receive loop.
+
+A frame travels one way: receive → validate → session admission → batcher → Triton → reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+import uuid
+
+from fastapi import APIRouter, WebSocket
+from fastapi.responses import PlainTextResponse
+from starlette.websockets import WebSocketState
+
+from api.core import metrics
+from api.core.config import Settings
+from api.flags.context import FlagContext
+from api.inference.pipelines import PIPELINES
+from api.streaming import protocol
+from api.streaming.protocol import ErrorCode, StreamError, validate_frame
+from api.streaming.registry import SessionRegistry
+from api.streaming.session import SessionLimits, StreamSession, Termination
+
+log = logging.getLogger("framegate.stream")
+
+router = APIRouter()
+
+STREAM_PATH = "/ws/video/stream"
+
+
+def _token_from(websocket: WebSocket) -> str | None:
+    header = websocket.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return websocket.query_params.get("token")
+
+
+def _check_handshake(websocket: WebSocket, settings: Settings, registry: SessionRegistry) -> str:
+    """Auth, then pipeline; returns the pipeline id or raises the StreamError to close with."""
+    if settings.stream_auth_token is not None:
+        token = _token_from(websocket) or ""
+        if not hmac.compare_digest(token.encode(), settings.stream_auth_token.encode()):
+            raise StreamError(ErrorCode.UNAUTHORIZED, "missing or invalid bearer token")
+    pipeline_id = websocket.query_params.get("pipeline_id")
+    if not pipeline_id:
+        raise StreamError(ErrorCode.INVALID_PIPELINE, "query parameter pipeline_id is required")
+    if pipeline_id not in PIPELINES:
+        known = ", ".join(sorted(PIPELINES))
+        raise StreamError(
+            ErrorCode.INVALID_PIPELINE, f"unknown pipeline {pipeline_id!r}; available: {known}"
+        )
+    return pipeline_id
+
+
+@router.websocket(STREAM_PATH)
+async def video_stream(websocket: WebSocket) -> None:
+    state = websocket.app.state
+    settings: Settings = state.settings
+    registry: SessionRegistry = state.sessions
+    session_id = uuid.uuid4().hex
+    context = FlagContext(
+        targeting_key=websocket.headers.get("x-client-id")
+        or websocket.query_params.get("client_id")
+        or session_id,
+        pipeline_id=websocket.query_params.get("pipeline_id", ""),
+        tenant=websocket.headers.get("x-tenant-id"),
+    )
+    if not await state.flags.streaming_enabled(context):
+        # Flag off: the endpoint "does not exist" (rollback method: flip the flag).
+        metrics.STREAM_HANDSHAKES_REFUSED.inc()
+        await websocket.send_denial_response(PlainTextResponse("Not Found", status_code=404))
+        return
+    await websocket.accept()
+    try:
+        pipeline_id = _check_handshake(websocket, settings, registry)
+    except StreamError as error:
+        await _close(websocket, Termination.from_error(error))
+        return
+
+    async def send(message: str) -> None:
+        await websocket.send_text(message)
+
+    async def infer(frame: bytes) -> dict:
+        return await state.inference.infer(pipeline_id, frame)
+
+    session = StreamSession(
+        pipeline_id=pipeline_id,
+        infer=infer,
+        send=send,
+        limits=SessionLimits(
+            max_inflight=settings.stream_max_inflight,
+            drop_threshold=settings.stream_drop_threshold,
+            slowdown_threshold=settings.stream_slowdown_threshold,
+        ),
+        session_id=session_id,
+        targeting_key=context.targeting_key,
+        tenant=context.tenant,
+    )
+    if not registry.try_add(session):
+        error = StreamError(
+            ErrorCode.TOO_MANY_SESSIONS,
+            f"server is at its limit of {registry.max_sessions} sessions; retry later",
+        )
+        await _close(websocket, Termination.from_error(error))
+        return
+    fields = {"session_id": session_id, "pipeline_id": pipeline_id}
+    log.info("session connected", extra={**fields, "client": context.targeting_key})
+    outcome = "client_disconnected"
+    try:
+        termination = await _receive_loop(websocket, session, settings)
+        if termination is not None:
+            outcome = await _close(websocket, termination)
+    except Exception:
+        log.exception("session failed", extra=fields)
+        error = StreamError(ErrorCode.INTERNAL_ERROR, "internal error")
+        outcome = await _close(websocket, Termination.from_error(error))
+    finally:
+        registry.remove(session)
+        await session.aclose()
+        metrics.STREAM_SESSIONS_TOTAL.labels(outcome).inc()
+        log.info(
+            "session disconnected",
+            extra={
+                **fields,
+                "outcome": outcome,
+                "frames_received": session.received,
+                "frames_processed": session.processed,
+                "frames_dropped": session.dropped,
+                "duration_s": round(time.monotonic() - session.started, 3),
+            },
+        )
+
+
+async def _receive_loop(
+    websocket: WebSocket, session: StreamSession, settings: Settings
+) -> Termination | None:
+    """Returns why the server ends the session, or None when the client disconnected."""
+    expires = session.started + settings.stream_max_session_s
+    receive: asyncio.Task | None = None
+    try:
+        while True:
+            now = time.monotonic()
+            idle_deadline = now + settings.stream_idle_timeout_s
+            if receive is None:
+                receive = asyncio.create_task(websocket.receive())
+            timeout = min(idle_deadline, expires) - now
+            done, _ = await asyncio.wait(
+                {receive, session.terminated},
+                timeout=max(timeout, 0),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if session.terminated in done:
+                return session.terminated.result()
+            if receive not in done:
+                if time.monotonic() >= expires:
+                    error = StreamError(
+                        ErrorCode.SESSION_EXPIRED,
+                        f"session reached its maximum length of {settings.stream_max_session_s:g}s",
+                    )
+                else:
+                    error = StreamError(
+                        ErrorCode.IDLE_TIMEOUT,
+                        f"no frame received for {settings.stream_idle_timeout_s:g}s",
+                    )
+                return Termination.from_error(error)
+            message = receive.result()
+            receive = None
+            if message["type"] == "websocket.disconnect":
+                return None
+            data = message.get("bytes")
+            if data is None:
+                error = StreamError(
+                    ErrorCode.INVALID_MESSAGE,
+                    "text messages are not accepted; send binary JPEG frames",
+                )
+                return Termination.from_error(error)
+            try:
+                validate_frame(data, settings.max_frame_bytes)
+            except StreamError as error:
+                return Termination.from_error(error)
+            await session.offer(data)
+    finally:
+        if receive is not None:
+            receive.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await receive
+
+
+async def _close(websocket: WebSocket, termination: Termination) -> str:
+    """Send the error (if any) then close; a peer that is already gone is not an error."""
+    if termination.error is not None:
+        metrics.STREAM_ERRORS.labels(str(termination.error.code)).inc()
+    if websocket.client_state is WebSocketState.CONNECTED:
+        with contextlib.suppress(Exception):
+            if termination.error is not None:
+                await websocket.send_text(protocol.error_message(termination.error))
+            await websocket.close(termination.close_code, termination.reason)
+    return termination.outcome

@@ -1,0 +1,187 @@
+"""One streaming session: admission (in-flight limit + one-slot mailbox), ordered replies, and
+the pressure state. The router feeds it valid frames; it never reads the socket itself.
+
+Admission happens synchronously when a frame arrives, before any inference work: a frame either
+starts inference at once (a slot is free), waits in the mailbox, or replaces the waiting frame,
+which is then reported dropped. So a dropped frame costs nothing but its bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from api.core import metrics
+from api.inference.triton_client import InferenceUnavailable, PipelineFailure
+from api.streaming import protocol
+from api.streaming.backpressure import DropWindow, PressureState, PressureTracker
+from api.streaming.protocol import ErrorCode, StreamError
+
+log = logging.getLogger("framegate.stream")
+
+Infer = Callable[[bytes], Awaitable[dict]]
+Send = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    max_inflight: int = 1
+    drop_threshold: float = 0.10
+    slowdown_threshold: float = 0.30
+    window_s: float = 1.5
+
+
+@dataclass(frozen=True)
+class Termination:
+    """Why a session ends: close code and reason, and the error sent before closing (if any)."""
+
+    close_code: int
+    reason: str
+    error: StreamError | None = None
+
+    @classmethod
+    def from_error(cls, error: StreamError) -> Termination:
+        # A close reason is limited to 123 bytes; the full detail goes in the error message.
+        return cls(error.close_code, error.detail[:120], error)
+
+    @property
+    def outcome(self) -> str:
+        return str(self.error.code) if self.error else f"closed_{self.close_code}"
+
+
+@dataclass
+class _Frame:
+    index: int
+    data: bytes
+    received: float
+    reply: str | None = None
+
+
+@dataclass
+class StreamSession:
+    pipeline_id: str
+    infer: Infer
+    send: Send
+    limits: SessionLimits = field(default_factory=SessionLimits)
+    session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    targeting_key: str = ""
+    tenant: str | None = None
+
+    def __post_init__(self) -> None:
+        self.started = time.monotonic()
+        self.received = self.processed = self.dropped = 0
+        self.pressure = PressureTracker(
+            DropWindow(self.limits.window_s),
+            self.limits.drop_threshold,
+            self.limits.slowdown_threshold,
+        )
+        self._mailbox: _Frame | None = None
+        self._inflight: deque[_Frame] = deque()  # started, in frame order; replies go out in order
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._send_lock = asyncio.Lock()
+        self.terminated: asyncio.Future[Termination] = asyncio.get_running_loop().create_future()
+        self.targeting_key = self.targeting_key or self.session_id
+
+    @property
+    def state(self) -> PressureState:
+        return self.pressure.state
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    async def offer(self, data: bytes) -> int:
+        """Admit one valid frame; returns its frame_index."""
+        frame = _Frame(self.received, data, time.monotonic())
+        self.received += 1
+        metrics.STREAM_FRAMES.labels("received").inc()
+        self.pressure.window.record_arrival()
+        if len(self._inflight) < self.limits.max_inflight:
+            self._start(frame)
+        else:
+            replaced, self._mailbox = self._mailbox, frame
+            if replaced is not None:
+                await self._drop(replaced)
+        if self.pressure.update():
+            metrics.STREAM_SLOWDOWN.inc()
+            await self._emit(protocol.slow_down_message(self.pressure.suggested_fps()))
+        return frame.index
+
+    async def _drop(self, frame: _Frame) -> None:
+        self.dropped += 1
+        metrics.STREAM_FRAMES.labels("dropped").inc()
+        self.pressure.window.record_drop()
+        await self._emit(protocol.dropped_message(frame.index))
+
+    def _start(self, frame: _Frame) -> None:
+        self._inflight.append(frame)
+        task = asyncio.create_task(self._run(frame), name=f"frame-{self.session_id}-{frame.index}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, frame: _Frame) -> None:
+        try:
+            result = await self.infer(frame.data)
+        except InferenceUnavailable as exc:
+            self.fail(StreamError(ErrorCode.INFERENCE_UNAVAILABLE, f"inference unavailable: {exc}"))
+            return
+        except PipelineFailure as exc:
+            self.fail(StreamError(ErrorCode.PIPELINE_FAILURE, f"pipeline failed: {exc}"))
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("frame processing failed", extra={"session_id": self.session_id})
+            self.fail(
+                StreamError(ErrorCode.INTERNAL_ERROR, "internal error while processing a frame")
+            )
+            return
+        elapsed = time.monotonic() - frame.received
+        frame.reply = protocol.result_message(frame.index, result, elapsed * 1000)
+        metrics.STREAM_LATENCY.labels(self.pipeline_id).observe(elapsed)
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """Send finished replies in frame order, then refill freed slots from the mailbox."""
+        while self._inflight and self._inflight[0].reply is not None:
+            done = self._inflight.popleft()
+            self.processed += 1
+            metrics.STREAM_FRAMES.labels("processed").inc()
+            self.pressure.window.record_completion()
+            await self._emit(done.reply)
+        while self._mailbox is not None and len(self._inflight) < self.limits.max_inflight:
+            waiting, self._mailbox = self._mailbox, None
+            self._start(waiting)
+        self.pressure.update()
+
+    async def _emit(self, message: str) -> None:
+        if self.terminated.done():
+            return
+        async with self._send_lock:
+            try:
+                await self.send(message)
+            except Exception:  # the peer is gone; the router sees the disconnect and cleans up
+                self.fail(StreamError(ErrorCode.INTERNAL_ERROR, "could not send to the client"))
+
+    def fail(self, error: StreamError) -> None:
+        self.terminate(Termination.from_error(error))
+
+    def terminate(self, termination: Termination) -> None:
+        """First reason wins; the router closes the socket with it."""
+        if not self.terminated.done():
+            self.terminated.set_result(termination)
+
+    async def aclose(self) -> None:
+        """Release everything the session holds (the seed's memory leak: sessions never freed)."""
+        self._mailbox = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._inflight.clear()
+        self.terminate(Termination(protocol.WS_1000_NORMAL_CLOSURE, "session closed"))

@@ -1,0 +1,109 @@
+"""StreamSession admission and ordering with a fake inference boundary."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from api.inference.triton_client import InferenceUnavailable
+from api.streaming.protocol import ErrorCode
+from api.streaming.session import SessionLimits, StreamSession
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+        self.calls: list[bytes] = []
+        self.pending: list[asyncio.Future[dict]] = []
+
+    async def infer(self, frame: bytes) -> dict:
+        self.calls.append(frame)
+        future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+        self.pending.append(future)
+        return await future
+
+    async def send(self, message: str) -> None:
+        self.sent.append(json.loads(message))
+
+    def finish(self, i: int, error: Exception | None = None) -> None:
+        if error:
+            self.pending[i].set_exception(error)
+        else:
+            self.pending[i].set_result({"detections": [], "call": i})
+
+
+async def settle() -> None:
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def test_newer_frame_replaces_the_waiting_one_before_any_inference() -> None:
+    h = Harness()
+    session = StreamSession("yolo", h.infer, h.send, SessionLimits(max_inflight=1))
+    for i in range(4):
+        assert await session.offer(f"f{i}".encode()) == i
+    await settle()
+    assert h.calls == [b"f0"]  # only the first reached inference
+    assert [m for m in h.sent if "dropped" in m] == [
+        {"frame_index": 1, "dropped": True},
+        {"frame_index": 2, "dropped": True},
+    ]
+    h.finish(0)
+    await settle()
+    assert h.calls == [b"f0", b"f3"]  # the mailbox frame (newest) went next
+    h.finish(1)
+    await settle()
+    results = [m["frame_index"] for m in h.sent if "result" in m]
+    assert results == [0, 3]
+    assert session.received == 4 and session.processed == 2 and session.dropped == 2
+    await session.aclose()
+
+
+async def test_results_go_out_in_frame_order_with_several_in_flight() -> None:
+    h = Harness()
+    session = StreamSession("yolo", h.infer, h.send, SessionLimits(max_inflight=3))
+    for i in range(3):
+        await session.offer(bytes([i]))
+    await settle()
+    h.finish(2)
+    h.finish(1)
+    await settle()
+    assert not [m for m in h.sent if "result" in m]  # frame 0 still running: hold 1 and 2
+    h.finish(0)
+    await settle()
+    assert [m["frame_index"] for m in h.sent if "result" in m] == [0, 1, 2]
+    await session.aclose()
+
+
+async def test_slow_down_sent_once_when_critical() -> None:
+    h = Harness()
+    session = StreamSession("yolo", h.infer, h.send, SessionLimits(max_inflight=1))
+    for i in range(20):
+        await session.offer(bytes([i]))
+    warnings = [m for m in h.sent if m.get("warning") == "slow_down"]
+    assert len(warnings) == 1 and warnings[0]["suggested_fps"] >= 1.0
+    await session.aclose()
+
+
+async def test_inference_unavailable_terminates_with_its_code() -> None:
+    h = Harness()
+    session = StreamSession("yolo", h.infer, h.send)
+    await session.offer(b"x")
+    await settle()
+    h.finish(0, InferenceUnavailable("triton down"))
+    termination = await asyncio.wait_for(session.terminated, 1)
+    assert termination.error is not None
+    assert termination.error.code is ErrorCode.INFERENCE_UNAVAILABLE
+    assert termination.close_code == 1013
+    await session.aclose()
+
+
+async def test_aclose_cancels_work_and_releases_frames() -> None:
+    h = Harness()
+    session = StreamSession("yolo", h.infer, h.send)
+    await session.offer(b"a")
+    await session.offer(b"b")
+    await settle()
+    await session.aclose()
+    assert session.inflight == 0
+    assert h.pending[0].cancelled()
