@@ -156,7 +156,7 @@ async def _receive_loop(
             if session.terminated in done:
                 return session.terminated.result()
             if receive not in done:
-                if time.monotonic() >= expires:
+                if expires <= idle_deadline:
                     error = StreamError(
                         ErrorCode.SESSION_EXPIRED,
                         f"session reached its maximum length of {settings.stream_max_session_s:g}s",

@@ -1,0 +1,158 @@
+"""The real API in a subprocess (uvicorn) against the session's embedded Triton."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from api.flags.flagfile import set_streaming, write_default
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.synthetic.scene import Frame, encode_jpeg, make_frames
+from tests.conftest import free_port
+
+
+@dataclass
+class ApiServer:
+    port: int
+    process: subprocess.Popen
+    flag_file: Path
+    data_dir: Path
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws(self, pipeline_id: str | None = "yolo_ocr", **query: str) -> str:
+        params = dict(query)
+        if pipeline_id is not None:
+            params["pipeline_id"] = pipeline_id
+        qs = "&".join(f"{k}={v}" for k, v in params.items())
+        return f"ws://127.0.0.1:{self.port}/ws/video/stream" + (f"?{qs}" if qs else "")
+
+    def metrics(self) -> dict[str, float]:
+        """Flattened samples: 'name{label="v",...}' -> value."""
+        text = httpx.get(f"{self.http}/metrics", timeout=5).text
+        samples: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+                samples[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+        return samples
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+    def set_flag(self, on: bool) -> None:
+        set_streaming(self.flag_file, on)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.05
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(every_s)
+
+
+def start_api(triton_grpc: str, workdir: Path, **env: str) -> ApiServer:
+    workdir.mkdir(parents=True, exist_ok=True)
+    flag_file = workdir / "flags.json"
+    write_default(flag_file)
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "TRITON_URL": triton_grpc,
+        "DATA_DIR": str(workdir / "data"),
+        "FLAG_PROVIDER": "file",
+        "FLAGD_OFFLINE_FLAG_SOURCE_PATH": str(flag_file),
+        "LOG_LEVEL": "INFO",
+        **env,
+    }
+    log_path = workdir / "api.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_factory",
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    server = ApiServer(port, process, flag_file, workdir / "data", log_path, env)
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"API exited with {process.returncode}:\n{server.log()}")
+        try:
+            return httpx.get(f"{server.http}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(healthy, 60, "API /health")
+    except BaseException:
+        server.stop(signal.SIGKILL)
+        raise
+    return server
+
+
+@pytest.fixture
+def api_factory(triton, tmp_path: Path) -> Iterator[Callable[..., ApiServer]]:
+    servers: list[ApiServer] = []
+
+    def make(triton_url: str | None = None, **env: str) -> ApiServer:
+        server = start_api(triton_url or triton.grpc_url, tmp_path / f"api{len(servers)}", **env)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(triton, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    server = start_api(triton.grpc_url, tmp_path_factory.mktemp("api"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stream_frames() -> list[Frame]:
+    return make_frames(8000, 24)
+
+
+@pytest.fixture(scope="session")
+def stream_jpegs(stream_frames: list[Frame]) -> list[bytes]:
+    return [encode_jpeg(f.image) for f in stream_frames]
+
+
+def parse(message: str | bytes) -> dict:
+    return json.loads(message)

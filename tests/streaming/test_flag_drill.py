@@ -1,0 +1,76 @@
+"""The seed's rollback method 1 for real: flip the flag file while sessions stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+
+async def _status_of_upgrade(server) -> int:
+    try:
+        async with connect(server.ws()):
+            return 101
+    except InvalidStatus as exc:
+        return exc.response.status_code
+
+
+async def _wait_for_upgrade_status(server, status: int, timeout_s: float) -> float:
+    started = time.monotonic()
+    while (code := await _status_of_upgrade(server)) != status:
+        assert time.monotonic() - started < timeout_s, f"upgrade still {code} after {timeout_s}s"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - started
+
+
+async def test_flag_flip_closes_sessions_and_reopens(api_factory, stream_jpegs) -> None:
+    server = api_factory()
+    closes: list[tuple[float, dict, int]] = []
+
+    async def stream() -> None:
+        async with connect(server.ws()) as ws:
+            i = 0
+            while True:
+                await ws.send(stream_jpegs[i % len(stream_jpegs)])
+                message = json.loads(await ws.recv())
+                if "error" in message:
+                    await ws.wait_closed()
+                    closes.append((time.monotonic(), message, ws.close_code))
+                    return
+                i += 1
+
+    sessions = [asyncio.create_task(stream()) for _ in range(3)]
+    await asyncio.sleep(0.5)  # sessions are streaming
+    assert server.metrics()["framegate_stream_sessions_active"] == 3
+    flipped = time.monotonic()
+    server.set_flag(False)
+    await asyncio.wait_for(asyncio.gather(*sessions), 10)
+    assert len(closes) == 3
+    for closed_at, message, code in closes:
+        assert message["error"] == "streaming_disabled"
+        assert code == 1001
+        assert closed_at - flipped < 2.0
+    assert await _status_of_upgrade(server) == 404
+    async with httpx.AsyncClient(base_url=server.http) as client:
+        assert (await client.get("/health")).status_code == 200
+        assert (await client.get("/v1/pipelines")).status_code == 200
+    flipped = time.monotonic()
+    server.set_flag(True)
+    waited = await _wait_for_upgrade_status(server, 101, 1.0)
+    print(f"flag on seen after {waited:.2f}s")
+    async with connect(server.ws()) as ws:
+        await ws.send(stream_jpegs[0])
+        assert json.loads(await asyncio.wait_for(ws.recv(), 30))["frame_index"] == 0
+
+
+@pytest.mark.parametrize("router", ["false"])
+async def test_router_not_mounted_is_404_and_rest_works(api_factory, router: str) -> None:
+    server = api_factory(STREAMING_ROUTER=router)
+    assert await _status_of_upgrade(server) == 404
+    async with httpx.AsyncClient(base_url=server.http) as client:
+        assert (await client.get("/v1/pipelines")).status_code == 200
