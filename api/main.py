@@ -11,7 +11,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
 
 from api.core.config import Role, Settings, get_settings
 from api.core.logging import configure_logging
@@ -38,6 +40,16 @@ async def _drain(registry: SessionRegistry) -> None:
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     while len(registry) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)  # polling a condition with a deadline
+
+
+async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    """Unmatched routes are 404 for WebSocket upgrades too (Starlette's default is 403): an
+    unmounted streaming router looks exactly like a flag that is off, the endpoint is absent."""
+    if scope["type"] == "websocket":
+        websocket = WebSocket(scope, receive, send)
+        await websocket.send_denial_response(PlainTextResponse("Not Found", status_code=404))
+        return
+    await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.inference.close()
 
     app = FastAPI(title="Framegate", version="0.1.0", lifespan=lifespan)
+    app.router.default = _not_found
     app.include_router(health.router)
     app.include_router(pipelines.router)
     if with_streaming:

@@ -8,6 +8,7 @@ import uvicorn
 from rich.console import Console
 
 from api.core.config import Settings
+from api.flags.flagfile import write_default
 from api.main import create_app
 from api.triton_server.embedded import EmbeddedTriton, TritonPorts
 
@@ -31,6 +32,11 @@ def up(
         ),
     )
     settings = Settings(triton_url=triton.grpc_url, data_dir=data_dir)
+    if settings.flagd_offline_flag_source_path is None:
+        # No flag source configured: a local flagd file under the data dir, streaming on.
+        flag_file = data_dir / "flags.json"
+        write_default(flag_file)
+        settings = settings.model_copy(update={"flagd_offline_flag_source_path": flag_file})
     try:
         with console.status("starting Triton (loading models)…"):
             triton.start()
@@ -41,7 +47,9 @@ def up(
         base = f"http://{host}:{port}"
         console.print(
             f"[bold green]Framegate up[/]  API {base}  docs {base}/docs  ready {base}/ready  "
-            f"metrics {base}/metrics  pipelines {base}/v1/pipelines   (Ctrl-C to stop)"
+            f"metrics {base}/metrics  pipelines {base}/v1/pipelines\n"
+            f"  stream: ws://{host}:{port}/ws/video/stream?pipeline_id=yolo_ocr   "
+            f"flags: {settings.flagd_offline_flag_source_path}   (Ctrl-C to stop)"
         )
         server.run()
     except KeyboardInterrupt:

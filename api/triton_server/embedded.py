@@ -84,6 +84,9 @@ class EmbeddedTriton:
     model_repository: Path = DEFAULT_MODEL_REPOSITORY
     model_config_name: str = "cpu"
     host: str = "127.0.0.1"
+    # Below the gateway's priority: on a shared box the latency-sensitive event loop must win the
+    # CPU over batch compute (in Kubernetes they are separate pods with their own CPU).
+    niceness: int = 10
     _process: subprocess.Popen | None = field(default=None, init=False, repr=False)
     _log: object | None = field(default=None, init=False, repr=False)
 
@@ -101,7 +104,9 @@ class EmbeddedTriton:
 
     def command(self) -> list[str]:
         backends = prepare_backends(self.workdir)
+        nice = ["nice", "-n", str(self.niceness)] if self.niceness and shutil.which("nice") else []
         return [
+            *nice,
             str(pytriton_root() / "bin" / "tritonserver"),
             f"--model-repository={self.model_repository}",
             f"--model-config-name={self.model_config_name}",

@@ -1,0 +1,306 @@
+"""In-process ONNX Runtime baseline of the served pipelines: the only difference from Triton is
+the server.
+
+`FramePipeline` (api/vision/pipeline.py) is the same code the Triton pipeline models run; here its
+model runner calls ONNX Runtime sessions directly instead of making BLS calls. Everything else is
+taken from the model repository the way the Triton models take it:
+
+- each ONNX model (`yolo`, `ocr_det`, `ocr_rec`) is `triton_models/<m>/<version>/<onnx_file>` with
+  the session options of `api/triton_backend/onnx_model.py` (`intra_op_threads` from the model's
+  config parameters, one inter-op thread, CPU execution provider; a static batch-1 export is run
+  one frame at a time);
+- each pipeline's settings come from its config parameters and the ONNX metadata, as
+  `api/triton_backend/pipeline_model.py` builds them (detector names and input size, OCR
+  character set, text classes, thresholds, per-stage batch limits);
+- the config is `configs/<config_name>.pbtxt` when it exists, else `config.pbtxt`, as Triton's
+  `--model-config-name` picks it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from api.loadtest.measure import (
+    Measurement,
+    count_results,
+    cycle_batch,
+    latency_summary,
+)
+from api.triton_backend.pipeline_model import max_batch_of, onnx_metadata
+from api.vision.jpeg import decode_jpeg
+from api.vision.ocr import CtcDecoder
+from api.vision.pipeline import PIPELINE_KINDS, FramePipeline, PipelineSettings
+from api.vision.yolo import DetectorInfo, letterbox
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MODEL_REPOSITORY = REPO_ROOT / "triton_models"
+ONNX_MODELS = ("yolo", "ocr_det", "ocr_rec")
+
+
+def load_config(model_dir: Path, config_name: str = "cpu"):
+    """The model's Triton config (a ModelConfig protobuf), chosen as Triton chooses it."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    path = model_dir / "configs" / f"{config_name}.pbtxt"
+    if not config_name or not path.exists():
+        path = model_dir / "config.pbtxt"
+    return text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
+
+
+def config_parameters(config) -> dict[str, str]:
+    return {key: value.string_value for key, value in config.parameters.items()}
+
+
+def latest_version(model_dir: Path) -> Path:
+    """Triton's default version policy: the highest numbered version directory."""
+    versions = [p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+    if not versions:
+        raise FileNotFoundError(f"no version directory under {model_dir}")
+    return max(versions, key=lambda p: int(p.name))
+
+
+class OrtModel:
+    """One ONNX model with the Triton CPU model's session settings (api/triton_backend/
+    onnx_model.py); called with the batch a BLS request would carry."""
+
+    def __init__(self, model_dir: Path, config_name: str = "cpu") -> None:
+        import onnxruntime as ort
+
+        config = load_config(model_dir, config_name)
+        params = config_parameters(config)
+        self.name = model_dir.name
+        self.path = latest_version(model_dir) / params.get("onnx_file", "model.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(params.get("intra_op_threads", "0"))
+        options.inter_op_num_threads = 1
+        self.intra_op_threads = options.intra_op_num_threads
+        self.session = ort.InferenceSession(
+            str(self.path), options, providers=["CPUExecutionProvider"]
+        )
+        self.input = config.input[0].name
+        self.output = config.output[0].name
+        batch_dim = self.session.get_inputs()[0].shape[0]
+        self._static_batch = batch_dim if isinstance(batch_dim, int) else None
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)  # what the BLS call sends
+        if self._static_batch in (None, batch.shape[0]):
+            return self.session.run([self.output], {self.input: batch})[0]
+        return np.concatenate(
+            [
+                self.session.run([self.output], {self.input: batch[i : i + 1]})[0]
+                for i in range(batch.shape[0])
+            ]
+        )
+
+
+@dataclass
+class OrtRunner:
+    """A `ModelRunner` for FramePipeline: model name -> in-process ONNX Runtime session. Like the
+    Triton deployment, all pipelines share one session per model (loaded on first use)."""
+
+    repository: Path = MODEL_REPOSITORY
+    config_name: str = "cpu"
+    models: dict[str, OrtModel] = field(default_factory=dict)
+
+    def model(self, name: str) -> OrtModel:
+        if name not in self.models:
+            self.models[name] = OrtModel(self.repository / name, self.config_name)
+        return self.models[name]
+
+    def __call__(self, name: str, batch: np.ndarray) -> np.ndarray:
+        return self.model(name)(batch)
+
+
+def pipeline_settings(
+    kind: str, repository: Path = MODEL_REPOSITORY, config_name: str = "cpu"
+) -> PipelineSettings:
+    """The settings `pipeline_<kind>` builds in PipelineModel.initialize, from the same files."""
+    if kind not in PIPELINE_KINDS:
+        raise ValueError(f"unknown pipeline {kind!r}; expected one of {PIPELINE_KINDS}")
+    model_dir = repository / f"pipeline_{kind}"
+    params = config_parameters(load_config(model_dir, config_name))
+    if params.get("pipeline", kind) != kind:
+        raise ValueError(f"{model_dir.name} is configured as pipeline {params['pipeline']!r}")
+    detector = decoder = None
+    if kind in ("yolo", "yolo_ocr"):
+        detector = DetectorInfo.from_metadata(onnx_metadata(model_dir / params["detector_onnx"]))
+    if kind in ("ocr", "yolo_ocr"):
+        decoder = CtcDecoder.from_metadata(onnx_metadata(model_dir / params["rec_onnx"]))
+    return PipelineSettings(
+        kind=kind,
+        detector=detector,
+        decoder=decoder,
+        text_classes=frozenset(
+            c.strip() for c in params.get("text_classes", "plate").split(",") if c.strip()
+        ),
+        conf_threshold=float(params.get("conf_threshold", "0.25")),
+        iou_threshold=float(params.get("iou_threshold", "0.45")),
+        max_batch={m: max_batch_of(repository / m) for m in ONNX_MODELS},
+    )
+
+
+class InProcessPipelines:
+    """All pipeline kinds over one shared OrtRunner."""
+
+    def __init__(self, repository: Path = MODEL_REPOSITORY, config_name: str = "cpu") -> None:
+        self.repository = repository
+        self.config_name = config_name
+        self.runner = OrtRunner(repository, config_name)
+        self._pipelines: dict[str, FramePipeline] = {}
+
+    def pipeline(self, kind: str) -> FramePipeline:
+        if kind not in self._pipelines:
+            settings = pipeline_settings(kind, self.repository, self.config_name)
+            self._pipelines[kind] = FramePipeline(settings, self.runner)
+        return self._pipelines[kind]
+
+    def process(self, kind: str, frames: Sequence[bytes]) -> list[dict]:
+        return self.pipeline(kind).process(frames)
+
+
+def measure_pipeline(
+    pipelines: InProcessPipelines,
+    kind: str,
+    jpegs: Sequence[bytes],
+    batch: int,
+    duration_s: float = 10.0,
+    warmup: int = 3,
+    min_requests: int = 5,
+) -> Measurement:
+    """Closed loop, one caller: batches of `batch` JPEGs through FramePipeline.process, after
+    `warmup` unmeasured batches; runs until both `duration_s` and `min_requests` are reached."""
+    for i in range(warmup):
+        pipelines.process(kind, cycle_batch(jpegs, i, batch))
+    latencies: list[float] = []
+    errors = objects = 0
+    started = time.perf_counter()
+    index = warmup
+    while len(latencies) < min_requests or time.perf_counter() - started < duration_s:
+        frames = cycle_batch(jpegs, index, batch)
+        t0 = time.perf_counter()
+        results = pipelines.process(kind, frames)
+        latencies.append(time.perf_counter() - t0)
+        e, o = count_results(results)
+        errors, objects, index = errors + e, objects + o, index + 1
+    seconds = time.perf_counter() - started
+    frames_done = len(latencies) * batch
+    return Measurement(
+        target="in-process",
+        subject=f"pipeline {kind}",
+        batch=batch,
+        concurrency=1,
+        requests=len(latencies),
+        frames=frames_done,
+        seconds=round(seconds, 3),
+        frames_per_s=round(frames_done / seconds, 2),
+        latency_ms=latency_summary(latencies),
+        frame_errors=errors,
+        objects=objects,
+    )
+
+
+def measure_model(
+    model: OrtModel,
+    tensors: Sequence[np.ndarray],
+    batch: int,
+    duration_s: float = 10.0,
+    warmup: int = 3,
+    min_requests: int = 5,
+) -> Measurement:
+    """Raw model throughput on preprocessed tensors (no decode, no letterbox, no NMS)."""
+    n = len(tensors)
+    batches = [
+        np.ascontiguousarray(np.stack([tensors[(i * batch + k) % n] for k in range(batch)]))
+        for i in range(max(1, n // batch))
+    ]
+    for i in range(warmup):
+        model(batches[i % len(batches)])
+    latencies: list[float] = []
+    started = time.perf_counter()
+    while len(latencies) < min_requests or time.perf_counter() - started < duration_s:
+        data = batches[len(latencies) % len(batches)]
+        t0 = time.perf_counter()
+        model(data)
+        latencies.append(time.perf_counter() - t0)
+    seconds = time.perf_counter() - started
+    frames_done = len(latencies) * batch
+    return Measurement(
+        target="in-process",
+        subject=f"model {model.name} (ORT only)",
+        batch=batch,
+        concurrency=1,
+        requests=len(latencies),
+        frames=frames_done,
+        seconds=round(seconds, 3),
+        frames_per_s=round(frames_done / seconds, 2),
+        latency_ms=latency_summary(latencies),
+    )
+
+
+def yolo_tensors(jpegs: Sequence[bytes], repository: Path = MODEL_REPOSITORY) -> list[np.ndarray]:
+    """Letterboxed CHW float32 inputs at the detector's own input size."""
+    info = pipeline_settings("yolo", repository).detector
+    assert info is not None
+    return [letterbox(decode_jpeg(j), info.imgsz)[0] for j in jpegs]
+
+
+@dataclass
+class InProcessReport:
+    measurements: list[Measurement]
+    yolo_imgsz: tuple[int, int]
+    intra_op_threads: dict[str, int]
+
+    def as_dict(self) -> dict:
+        return {
+            "yolo_imgsz": list(self.yolo_imgsz),
+            "intra_op_threads": self.intra_op_threads,
+            "measurements": [m.as_dict() for m in self.measurements],
+        }
+
+
+def run_inprocess(
+    jpegs: Sequence[bytes],
+    kinds: Sequence[str] = ("yolo", "yolo_ocr", "ocr"),
+    batches: Sequence[int] = (1, 8),
+    duration_s: float = 10.0,
+    warmup: int = 3,
+    min_requests: int = 5,
+    raw_yolo: bool = True,
+    repository: Path = MODEL_REPOSITORY,
+    config_name: str = "cpu",
+    progress=None,
+) -> InProcessReport:
+    """Every pipeline kind at every batch size, then the raw `yolo` model, on the same JPEGs."""
+    for kind in kinds:
+        if kind not in PIPELINE_KINDS:
+            raise ValueError(f"unknown pipeline {kind!r}; expected one of {PIPELINE_KINDS}")
+    pipelines = InProcessPipelines(repository, config_name)
+    results: list[Measurement] = []
+    for kind in kinds:
+        for batch in batches:
+            m = measure_pipeline(pipelines, kind, jpegs, batch, duration_s, warmup, min_requests)
+            results.append(m)
+            if progress:
+                progress(m)
+    settings = pipeline_settings("yolo", repository, config_name)
+    assert settings.detector is not None
+    if raw_yolo:
+        model = pipelines.runner.model("yolo")
+        tensors = yolo_tensors(jpegs, repository)
+        for batch in batches:
+            m = measure_model(model, tensors, batch, duration_s, warmup, min_requests)
+            results.append(m)
+            if progress:
+                progress(m)
+    return InProcessReport(
+        measurements=results,
+        yolo_imgsz=settings.detector.imgsz,
+        intra_op_threads={n: m.intra_op_threads for n, m in pipelines.runner.models.items()},
+    )

@@ -1,0 +1,103 @@
+"""Shared measurement records and machine facts for the benchmarks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Measurement:
+    """One closed-loop run: `concurrency` callers, each sending batches of `batch` frames."""
+
+    target: str  # "in-process" | "triton"
+    subject: str  # "pipeline yolo_ocr", "model yolo", ...
+    batch: int
+    concurrency: int
+    requests: int  # batches completed inside the measurement window
+    frames: int
+    seconds: float  # the measurement window
+    frames_per_s: float
+    latency_ms: dict[str, float]  # per batch (request): mean, p50, p90, p99, max
+    frame_errors: int = 0  # frames whose result was {"error": ...}: must be 0 for real work
+    objects: int = 0  # detections + texts found: a cheap sign that the models really ran
+    server: dict[str, float] = field(default_factory=dict)  # Triton statistics, when measured
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def latency_summary(latencies_s: Sequence[float]) -> dict[str, float]:
+    if not latencies_s:
+        return {"mean": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
+    ms = np.asarray(latencies_s, dtype=np.float64) * 1000.0
+    return {
+        "mean": round(float(ms.mean()), 2),
+        "p50": round(float(np.percentile(ms, 50)), 2),
+        "p90": round(float(np.percentile(ms, 90)), 2),
+        "p99": round(float(np.percentile(ms, 99)), 2),
+        "max": round(float(ms.max()), 2),
+    }
+
+
+def count_results(results: Sequence[dict]) -> tuple[int, int]:
+    """(frames with an error result, detections + texts found)."""
+    errors = sum(1 for r in results if "error" in r)
+    objects = sum(len(r.get("detections", ())) + len(r.get("texts", ())) for r in results)
+    return errors, objects
+
+
+def cycle_batch(jpegs: Sequence[bytes], index: int, batch: int) -> list[bytes]:
+    """The index-th batch of a run, taking frames round-robin so every batch is different."""
+    n = len(jpegs)
+    return [jpegs[(index * batch + k) % n] for k in range(batch)]
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_facts() -> dict[str, str]:
+    import cv2
+    import onnxruntime
+
+    now = dt.datetime.now(dt.timezone.utc)  # noqa: UP017 (datetime.UTC is Python 3.11+)
+    return {
+        "date_utc": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "cpu": cpu_model(),
+        "python": sys.version.split()[0],
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def markdown_table(rows: Sequence[Measurement]) -> str:
+    head = (
+        "| target | subject | batch | conc. | requests | frames/s | p50 ms | p90 ms | p99 ms "
+        "| frame errors | objects |"
+    )
+    lines = [head, "|" + " --- |" * 11]
+    for m in rows:
+        lat = m.latency_ms
+        lines.append(
+            f"| {m.target} | {m.subject} | {m.batch} | {m.concurrency} | {m.requests} "
+            f"| {m.frames_per_s:.1f} | {lat['p50']:.1f} | {lat['p90']:.1f} | {lat['p99']:.1f} "
+            f"| {m.frame_errors} | {m.objects} |"
+        )
+    return "\n".join(lines)
