@@ -3,8 +3,8 @@ JSON, or an OpenFeature Operator `FeatureFlag` (core.openfeature.dev/v1beta1).
 
 Writes are JSON merge patches carrying the resourceVersion that was read, so a concurrent edit
 is a 409 Conflict (retried on fresh data), never a lost update. The content type is set
-explicitly: the client's default for a dict body is a strategic merge patch, which custom
-resources reject (415).
+explicitly: what the client picks for a dict body differs between client versions (JSON patch,
+strategic merge patch), and custom resources reject strategic merge patches (415).
 """
 
 from __future__ import annotations

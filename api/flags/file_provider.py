@@ -163,10 +163,10 @@ class FlagdFileProvider(FlagdProvider):
         return connector
 
     def revision(self) -> str | None:
-        return None
+        return self.watcher.revision
 
     def problem(self) -> str | None:
-        return None
+        return self.watcher.problem
 
     def setup_resolver(self) -> AbstractResolver:
         resolver = super().setup_resolver()
@@ -176,7 +176,7 @@ class FlagdFileProvider(FlagdProvider):
                 "openfeature-provider-flagd changed: expected InProcessResolver with a "
                 f"FileWatcher, got {type(resolver).__name__} with {type(stock).__name__}"
             )
-        resolver.connector = stock or ContentFileWatcher(
+        resolver.connector = ContentFileWatcher(
             path=self._path,
             interval_s=self.config.deadline_ms / 1000,
             store=stock.flag_store,

@@ -183,6 +183,7 @@ class ConfigMapFlagProvider(AbstractProvider):
 
     def _run(self) -> None:
         backoff = self._backoff_initial_s
+        gone_again = False  # a relist answered by 410 at once: back off instead of spinning
         # A failed first list was just reported by initialize(): retry after one backoff.
         delay = backoff if self._resource_version is None else 0.0
         while not self._stop.wait(delay):
@@ -192,22 +193,17 @@ class ConfigMapFlagProvider(AbstractProvider):
                     self._relist()
                 started = time.monotonic()
                 self._watch_once()
-                backoff = self._backoff_initial_s
+                backoff, gone_again = self._backoff_initial_s, False
                 if time.monotonic() - started < self._backoff_initial_s:
                     delay = self._backoff_initial_s  # a server closing at once: no busy loop
-            except ApiException as exc:
+            except Exception as exc:  # unreachable, reset, timeout, 4xx/5xx: relist
                 if self._stop.is_set():
                     return
                 self._resource_version = None
-                if exc.status == HTTPStatus.GONE:
+                if isinstance(exc, ApiException) and exc.status == HTTPStatus.GONE:
                     log.info("%s: watch expired (410 Gone), relisting", self.source)
+                    delay, gone_again = (backoff if gone_again else 0.0), True
                     continue
-                self._mark_stale(_describe(exc))
-                delay, backoff = backoff, min(backoff * 2, self._backoff_max_s)
-            except Exception as exc:  # unreachable, reset, timeout, bad response: relist later
-                if self._stop.is_set():
-                    return
-                self._resource_version = None
                 self._mark_stale(_describe(exc))
                 delay, backoff = backoff, min(backoff * 2, self._backoff_max_s)
 
@@ -297,9 +293,9 @@ class ConfigMapFlagProvider(AbstractProvider):
     def _mark_stale(self, cause: str) -> None:
         was_stale = self._health is _Health.STALE
         self._health = _Health.STALE
-        self._problem = f"Kubernetes API unavailable, serving the last flags: {cause}"
+        self._problem = f"Kubernetes API unavailable: {cause}"
         if not was_stale:
-            log.warning("%s: %s", self.source, self._problem)
+            log.warning("%s: %s; serving the last flags", self.source, self._problem)
             self.emit_provider_stale(ProviderEventDetails(message=self._problem))
 
 

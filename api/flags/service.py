@@ -1,9 +1,10 @@
 """`FlagService`: the `video-streaming` flag as the gateway sees it.
 
-One OpenFeature client bound to its own domain, so nothing else registered with OpenFeature is
-touched. Evaluation is in memory for the `file`, `kubernetes` and `env` providers (microseconds,
-safe on the event loop at every handshake); for `flagd` it is a gRPC call bounded by
-FLAGD_DEADLINE_MS, so `streaming_enabled` runs it in a worker thread. That is why it is `async`.
+One OpenFeature client bound to its own domain (`framegate-<random>` unless given), so nothing
+else registered with OpenFeature is touched. Evaluation is in memory for the `file`,
+`kubernetes` and `env` providers (microseconds, safe on the event loop at every handshake); for
+`flagd` it is a gRPC call bounded by FLAGD_DEADLINE_MS, so `streaming_enabled` runs it in a
+worker thread. That is why it is `async`.
 
 Change propagation, two paths, both ending in `subscribe` callbacks on the event loop thread:
 - provider events (configuration changed, ready, error, stale) arrive on OpenFeature's worker
@@ -12,8 +13,9 @@ Change propagation, two paths, both ending in `subscribe` callbacks on the event
   hash of the loaded flag document; for `flagd`, a baseline evaluation) and notifies on change,
   so a lost or late event costs at most one interval.
 A callback means "flags may have changed": the gateway re-evaluates each live session's context
-and closes those now off. Flag off reaches live sessions within the file poll (500 ms) plus one
-poll tick; a new handshake sees a change as soon as the provider has loaded it.
+and closes those now off. A file change is loaded within one file poll (FLAGD_DEADLINE_MS,
+500 ms) and its event follows within milliseconds; a ConfigMap change within milliseconds of the
+patch. A new handshake sees a change as soon as the provider has loaded it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -42,7 +45,7 @@ from api.flags.providers import ProviderSpec, build_provider
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DOMAIN = "framegate"
+DOMAIN_PREFIX = "framegate"
 DEFAULT_POLL_INTERVAL_S = 0.5
 WATCHED_EVENTS = (
     ProviderEvent.PROVIDER_READY,
@@ -93,17 +96,19 @@ class FlagService:
         settings: Settings,
         *,
         provider: ProviderSpec | None = None,
-        domain: str = DEFAULT_DOMAIN,
+        domain: str | None = None,
         poll_interval_s: float | None = DEFAULT_POLL_INTERVAL_S,
     ) -> None:
         """`provider` overrides the one FLAG_PROVIDER names (tests, an explicit ApiClient);
+        `domain` is the OpenFeature domain, unique per service by default so that two services
+        in one process (tests, several apps) never replace each other's provider;
         `poll_interval_s=None` starts no poll task (run `watch()` yourself)."""
         self._settings = settings
         self._spec = provider
-        self._domain = domain
+        self._domain = domain or f"{DOMAIN_PREFIX}-{uuid.uuid4().hex[:12]}"
         self._poll_interval_s = poll_interval_s
         self._default = settings.streaming_enabled
-        self._client = api.get_client(domain)
+        self._client = api.get_client(self._domain)
         self._state = FlagState.NOT_STARTED
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handlers: list[tuple[ProviderEvent, Callable[[EventDetails], None]]] = []
@@ -280,6 +285,9 @@ class FlagService:
             self._problem = None
         else:
             self._last_change = time.time()
+            provider = self._spec.provider
+            if isinstance(provider, Revisioned):  # seen: the next poll need not notify again
+                self._revision = provider.revision()
         self._notify()
 
     def _notify(self) -> None:

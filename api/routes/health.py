@@ -15,9 +15,17 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    checks = await request.app.state.inference.readiness()
+    """Ready when Triton and every pipeline's models are. The flag provider is reported, not
+    gated on: a stale flag source keeps serving its last good value (see docs/ROLLBACK.md)."""
+    state = request.app.state
+    checks = await state.inference.readiness()
     ok = all(checks.values())
-    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+    body: dict = {"ready": ok, "checks": checks}
+    flags = getattr(state, "flags", None)
+    if flags is not None:
+        body["flags"] = flags.status()
+        body["sessions"] = len(state.sessions)
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/metrics")

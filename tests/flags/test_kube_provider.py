@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from kubernetes.client import ApiClient
 
 from api.flags import FlagService, ProviderSpec
@@ -58,6 +60,19 @@ async def test_kube_patch_flips_within_one_second(
     print(f"configmap flip latency: on {on_s:.3f} s, off {off_s:.3f} s")
     assert on_s < FLIP_DEADLINE_S
     assert off_s < FLIP_DEADLINE_S
+
+
+async def test_kube_change_callback_on_loop_thread(
+    fake_kube: FakeKube, kube_service: FlagService
+) -> None:
+    await wait_until(lambda: fake_kube.count(WATCH) == 1, what="watch open")
+    threads: list[int] = []
+    kube_service.subscribe(lambda: threads.append(threading.get_ident()))
+    put(fake_kube, on=True)
+    elapsed = await wait_until(lambda: bool(threads), what="change callback")
+    print(f"configmap patch to change callback: {elapsed:.3f} s")
+    assert elapsed < FLIP_DEADLINE_S
+    assert set(threads) == {threading.get_ident()}
 
 
 async def test_kube_closed_watch_is_reopened_without_relist(

@@ -186,3 +186,38 @@ async def test_errors_are_counted_in_metrics(api_factory) -> None:
     samples = server.metrics()
     assert samples['framegate_stream_errors_total{code="invalid_message"}'] == 1
     assert samples["framegate_stream_sessions_active"] == 0
+
+
+async def test_connect_and_disconnect_logged_once_as_json(api_factory, stream_jpegs) -> None:
+    server = api_factory()
+    async with connect(server.ws("yolo")) as ws:
+        await ws.send(stream_jpegs[0])
+        await asyncio.wait_for(ws.recv(), 30)
+    async with connect(server.ws("yolo")) as ws:
+        await ws.send("oops")
+        await expect_error(ws, "invalid_message", 1008)
+
+    def events() -> list[dict]:
+        lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        return [e for e in lines if e.get("logger") == "framegate.stream"]
+
+    deadline = asyncio.get_running_loop().time() + 5
+    while len([e for e in events() if e["event"] == "session disconnected"]) < 2:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    connected = [e for e in events() if e["event"] == "session connected"]
+    disconnected = [e for e in events() if e["event"] == "session disconnected"]
+    assert len(connected) == len(disconnected) == 2
+    assert {e["session_id"] for e in connected} == {e["session_id"] for e in disconnected}
+    assert all(e["pipeline_id"] == "yolo" for e in connected + disconnected)
+    assert sorted(e["outcome"] for e in disconnected) == ["client_disconnected", "invalid_message"]
+
+
+async def test_ready_reports_models_and_flag_provider(api: ApiServer) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=api.http) as client:
+        body = (await client.get("/ready")).json()
+    assert body["ready"] is True
+    assert body["checks"]["pipeline_yolo_ocr"] and body["checks"]["ocr_rec"]
+    assert body["flags"]["provider"] == "file" and body["flags"]["state"] == "ready"
