@@ -68,9 +68,9 @@ async def test_flag_flip_closes_sessions_and_reopens(api_factory, stream_jpegs) 
         assert json.loads(await asyncio.wait_for(ws.recv(), 30))["frame_index"] == 0
 
 
-@pytest.mark.parametrize("router", ["false"])
-async def test_router_not_mounted_is_404_and_rest_works(api_factory, router: str) -> None:
-    server = api_factory(STREAMING_ROUTER=router)
+@pytest.mark.parametrize("env", [{"STREAMING_ROUTER": "false"}, {"ROLE": "jobs"}], ids=str)
+async def test_router_not_mounted_is_404_and_rest_works(api_factory, env: dict[str, str]) -> None:
+    server = api_factory(**env)
     assert await _status_of_upgrade(server) == 404
     async with httpx.AsyncClient(base_url=server.http) as client:
         assert (await client.get("/v1/pipelines")).status_code == 200
