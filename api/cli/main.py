@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import flag_cmd, stream_cmd, synth_cmd, triton_cmd, up_cmd
+from api.cli import drill_cmd, flag_cmd, stream_cmd, synth_cmd, triton_cmd, up_cmd, verify_cmd
 
 app = typer.Typer(
     name="framegate",
@@ -16,6 +16,8 @@ app.command("up")(up_cmd.up)
 app.command("triton")(triton_cmd.triton)
 app.command("stream")(stream_cmd.stream)
 app.add_typer(flag_cmd.app, name="flag")
+app.command("verify")(verify_cmd.verify)
+app.command("drill")(drill_cmd.drill)
 app.command("synth")(synth_cmd.synth)
 
 

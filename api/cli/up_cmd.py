@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,10 @@ from api.triton_server.embedded import EmbeddedTriton, TritonPorts
 console = Console(stderr=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def up(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
@@ -24,6 +29,9 @@ def up(
     triton_metrics_port: Annotated[int, typer.Option()] = 8003,
 ) -> None:
     """Run the whole local stack: embedded Triton (CPU) + the API, until Ctrl-C."""
+    # uvicorn handles SIGTERM while it runs and then re-raises it with the previous handler; make
+    # that handler an interrupt so `finally` stops Triton instead of the process dying around it.
+    signal.signal(signal.SIGTERM, _interrupt)
     data_dir.mkdir(parents=True, exist_ok=True)
     triton = EmbeddedTriton(
         workdir=data_dir / "triton",

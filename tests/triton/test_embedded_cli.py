@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_ports
+from tests.conftest import free_port, free_ports
 
 
 def _processes_mentioning(text: str) -> list[int]:
@@ -45,17 +45,24 @@ def _ready(url: str) -> bool:
         return False
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_triton_command_leaves_no_process_behind(tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    ("command", "sig"),
+    [("triton", signal.SIGINT), ("triton", signal.SIGTERM), ("up", signal.SIGTERM)],
+)
+def test_command_leaves_no_process_behind(
+    tmp_path: Path, command: str, sig: signal.Signals
+) -> None:
     ports = free_ports()
-    data_dir = tmp_path / f"data-{sig.name}"
+    data_dir = tmp_path / f"data-{command}-{sig.name}"
     cmd = [
-        sys.executable, "-m", "api.cli.main", "triton",
+        sys.executable, "-m", "api.cli.main", command,
         "--data-dir", str(data_dir),
         "--triton-grpc-port", str(ports.grpc),
         "--triton-http-port", str(ports.http),
         "--triton-metrics-port", str(ports.metrics),
     ]  # fmt: skip
+    if command == "up":
+        cmd += ["--port", str(free_port())]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         _wait(lambda: _ready(f"http://127.0.0.1:{ports.http}/v2/health/ready"), 240, "Triton ready")
