@@ -20,7 +20,8 @@ from api.core.logging import configure_logging
 from api.flags.service import FlagService
 from api.inference.service import InferenceService
 from api.inference.triton_client import TritonClient
-from api.routes import health, pipelines
+from api.jobs.worker import JobSystem
+from api.routes import health, pipelines, video
 from api.streaming import protocol
 from api.streaming.killswitch import KillSwitch
 from api.streaming.registry import SessionRegistry
@@ -32,6 +33,11 @@ DRAIN_TIMEOUT_S = 5.0
 
 def streaming_mounted(settings: Settings) -> bool:
     return settings.streaming_router and settings.role in (Role.ALL, Role.STREAM)
+
+
+def jobs_mounted(settings: Settings) -> bool:
+    """The job system (DuckDB store, workers, /v1/video): never opened by ROLE=stream."""
+    return settings.role in (Role.ALL, Role.JOBS)
 
 
 async def _drain(registry: SessionRegistry) -> None:
@@ -56,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     with_streaming = streaming_mounted(settings)
+    with_jobs = jobs_mounted(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             killswitch = KillSwitch(app.state.flags, app.state.sessions)
             app.state.flags.subscribe(killswitch.notify)
             killswitch.start()
+        jobs: JobSystem | None = None
+        if with_jobs:
+            jobs = app.state.jobs = await JobSystem.start(settings, app.state.inference)
         try:
             yield
         finally:
@@ -78,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await _drain(app.state.sessions)
                 await killswitch.stop()
                 await app.state.flags.stop()
+            if jobs is not None:
+                await jobs.stop()  # running jobs go back to the queue before inference closes
             await app.state.inference.close()
 
     app = FastAPI(title="Framegate", version="0.1.0", lifespan=lifespan)
@@ -86,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pipelines.router)
     if with_streaming:
         app.include_router(stream_router)
+    if with_jobs:
+        app.include_router(video.router)
     return app
 
 

@@ -59,7 +59,12 @@ class Settings(BaseSettings):
 
     # Jobs
     jobs_concurrency: int = Field(2, ge=1)
+    jobs_max_attempts: int = Field(3, ge=1)  # runs cut short by a crash before a job fails
+    jobs_poll_interval_s: float = Field(1.0, gt=0)  # idle workers re-check the queue
+    jobs_retry_initial_s: float = Field(0.5, gt=0)  # backoff while inference is unavailable
+    jobs_retry_max_s: float = Field(30.0, gt=0)
     video_max_upload_mb: float = Field(200.0, gt=0)
+    video_chunk_frames: int = Field(16, ge=1, le=256)  # frames in flight and per stored batch
 
     @field_validator("stream_auth_token")
     @classmethod

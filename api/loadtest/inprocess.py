@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from api.loadtest.measure import (
+    CpuMonitor,
     Measurement,
     count_results,
     cycle_batch,
@@ -173,6 +174,7 @@ def measure_pipeline(
     duration_s: float = 10.0,
     warmup: int = 3,
     min_requests: int = 5,
+    monitor: CpuMonitor | None = None,
 ) -> Measurement:
     """Closed loop, one caller: batches of `batch` JPEGs through FramePipeline.process, after
     `warmup` unmeasured batches; runs until both `duration_s` and `min_requests` are reached."""
@@ -180,6 +182,8 @@ def measure_pipeline(
         pipelines.process(kind, cycle_batch(jpegs, i, batch))
     latencies: list[float] = []
     errors = objects = 0
+    monitor = monitor or CpuMonitor()
+    monitor.start()
     started = time.perf_counter()
     index = warmup
     while len(latencies) < min_requests or time.perf_counter() - started < duration_s:
@@ -190,6 +194,7 @@ def measure_pipeline(
         e, o = count_results(results)
         errors, objects, index = errors + e, objects + o, index + 1
     seconds = time.perf_counter() - started
+    cpu = monitor.stop()
     frames_done = len(latencies) * batch
     return Measurement(
         target="in-process",
@@ -203,6 +208,7 @@ def measure_pipeline(
         latency_ms=latency_summary(latencies),
         frame_errors=errors,
         objects=objects,
+        cpu=cpu,
     )
 
 
@@ -213,6 +219,7 @@ def measure_model(
     duration_s: float = 10.0,
     warmup: int = 3,
     min_requests: int = 5,
+    monitor: CpuMonitor | None = None,
 ) -> Measurement:
     """Raw model throughput on preprocessed tensors (no decode, no letterbox, no NMS)."""
     n = len(tensors)
@@ -223,6 +230,8 @@ def measure_model(
     for i in range(warmup):
         model(batches[i % len(batches)])
     latencies: list[float] = []
+    monitor = monitor or CpuMonitor()
+    monitor.start()
     started = time.perf_counter()
     while len(latencies) < min_requests or time.perf_counter() - started < duration_s:
         data = batches[len(latencies) % len(batches)]
@@ -230,6 +239,7 @@ def measure_model(
         model(data)
         latencies.append(time.perf_counter() - t0)
     seconds = time.perf_counter() - started
+    cpu = monitor.stop()
     frames_done = len(latencies) * batch
     return Measurement(
         target="in-process",
@@ -241,6 +251,7 @@ def measure_model(
         seconds=round(seconds, 3),
         frames_per_s=round(frames_done / seconds, 2),
         latency_ms=latency_summary(latencies),
+        cpu=cpu,
     )
 
 
@@ -276,6 +287,7 @@ def run_inprocess(
     repository: Path = MODEL_REPOSITORY,
     config_name: str = "cpu",
     progress=None,
+    monitor: CpuMonitor | None = None,
 ) -> InProcessReport:
     """Every pipeline kind at every batch size, then the raw `yolo` model, on the same JPEGs."""
     for kind in kinds:
@@ -285,7 +297,9 @@ def run_inprocess(
     results: list[Measurement] = []
     for kind in kinds:
         for batch in batches:
-            m = measure_pipeline(pipelines, kind, jpegs, batch, duration_s, warmup, min_requests)
+            m = measure_pipeline(
+                pipelines, kind, jpegs, batch, duration_s, warmup, min_requests, monitor
+            )
             results.append(m)
             if progress:
                 progress(m)
@@ -295,7 +309,7 @@ def run_inprocess(
         model = pipelines.runner.model("yolo")
         tensors = yolo_tensors(jpegs, repository)
         for batch in batches:
-            m = measure_model(model, tensors, batch, duration_s, warmup, min_requests)
+            m = measure_model(model, tensors, batch, duration_s, warmup, min_requests, monitor)
             results.append(m)
             if progress:
                 progress(m)

@@ -14,7 +14,13 @@ import time
 from collections.abc import Sequence
 
 from api.inference.triton_client import TritonClient
-from api.loadtest.measure import Measurement, count_results, cycle_batch, latency_summary
+from api.loadtest.measure import (
+    CpuMonitor,
+    Measurement,
+    count_results,
+    cycle_batch,
+    latency_summary,
+)
 
 
 def _stat(stats: dict, *path: str) -> int:
@@ -55,6 +61,7 @@ async def measure_triton(
     warmup_requests: int | None = None,
     min_requests: int = 5,
     timeout_s: float = 300.0,
+    monitor: CpuMonitor | None = None,
 ) -> Measurement:
     """One closed-loop measurement. The window opens after `warmup_requests` completed batches
     (default: 2 per caller) and closes when `duration_s` has passed and at least `min_requests`
@@ -71,14 +78,17 @@ async def measure_triton(
     errors = objects = 0
     before: dict = {}
     window_opened = asyncio.Event()
+    monitor = monitor or CpuMonitor()
+    cpu: dict[str, float] = {}
 
     def open_window() -> None:
         nonlocal window_start
+        monitor.start()
         window_start = time.perf_counter()
         window_opened.set()
 
     async def caller() -> None:
-        nonlocal next_index, completed, window_end, errors, objects
+        nonlocal next_index, completed, window_end, errors, objects, cpu
         while window_end is None:
             frames = cycle_batch(jpegs, next_index, batch)
             next_index += 1
@@ -97,6 +107,7 @@ async def measure_triton(
             errors, objects = errors + e, objects + o
             if t1 - window_start >= duration_s and len(latencies) >= min_requests:
                 window_end = t1
+                cpu = monitor.stop()
 
     try:
         if warmup == 0:
@@ -124,6 +135,7 @@ async def measure_triton(
         frame_errors=errors,
         objects=objects,
         server=server_delta(before, after),
+        cpu=cpu,
     )
 
 
@@ -136,6 +148,7 @@ async def run_triton(
     duration_s: float = 10.0,
     min_requests: int = 5,
     progress=None,
+    monitor: CpuMonitor | None = None,
 ) -> list[Measurement]:
     out = []
     for kind in kinds:
@@ -149,6 +162,7 @@ async def run_triton(
                     concurrency,
                     duration_s=duration_s,
                     min_requests=min_requests,
+                    monitor=monitor,
                 )
                 out.append(m)
                 if progress:

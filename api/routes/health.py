@@ -15,10 +15,14 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    """Ready when Triton and every pipeline's models are. The flag provider is reported, not
-    gated on: a stale flag source keeps serving its last good value (see docs/ROLLBACK.md)."""
+    """Ready when Triton and every pipeline's models are, and the job store answers when the
+    job system is on. The flag provider is reported, not gated on: a stale flag source keeps
+    serving its last good value (see docs/ROLLBACK.md)."""
     state = request.app.state
     checks = await state.inference.readiness()
+    jobs = getattr(state, "jobs", None)
+    if jobs is not None:
+        checks["duckdb"] = await jobs.store.ping()
     ok = all(checks.values())
     body: dict = {"ready": ok, "checks": checks}
     flags = getattr(state, "flags", None)

@@ -1,0 +1,1 @@
+"""Video files as durable background jobs: a DuckDB-backed queue, workers and frame reading."""
