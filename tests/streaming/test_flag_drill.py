@@ -28,8 +28,15 @@ async def _wait_for_upgrade_status(server, status: int, timeout_s: float) -> flo
     return time.monotonic() - started
 
 
+def _duckdb_snapshot(data_dir) -> dict[str, bytes]:
+    """Every DuckDB file (database and WAL) byte for byte."""
+    return {p.name: p.read_bytes() for p in sorted(data_dir.glob("framegate.duckdb*"))}
+
+
 async def test_flag_flip_closes_sessions_and_reopens(api_factory, stream_jpegs) -> None:
-    server = api_factory()
+    server = api_factory()  # ROLE=all: the job system and its DuckDB file are live
+    duckdb_before = _duckdb_snapshot(server.data_dir)
+    assert "framegate.duckdb" in duckdb_before
     closes: list[tuple[float, dict, int]] = []
 
     async def stream() -> None:
@@ -66,6 +73,7 @@ async def test_flag_flip_closes_sessions_and_reopens(api_factory, stream_jpegs) 
     async with connect(server.ws()) as ws:
         await ws.send(stream_jpegs[0])
         assert json.loads(await asyncio.wait_for(ws.recv(), 30))["frame_index"] == 0
+    assert _duckdb_snapshot(server.data_dir) == duckdb_before  # streaming never writes DuckDB
 
 
 @pytest.mark.parametrize("env", [{"STREAMING_ROUTER": "false"}, {"ROLE": "jobs"}], ids=str)
