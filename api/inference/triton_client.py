@@ -26,7 +26,11 @@ class TritonClient:
     def __init__(self, url: str, timeout_s: float = 30.0) -> None:
         self.url = url
         self.timeout_s = timeout_s
-        self._client = grpcclient.InferenceServerClient(url=url)
+        # With a headless Service (dns:///triton-headless:8001) the resolver returns every Triton
+        # pod; round_robin spreads requests over them instead of pinning the first.
+        self._client = grpcclient.InferenceServerClient(
+            url=url, channel_args=[("grpc.lb_policy_name", "round_robin")]
+        )
         self.last_latency_s = 0.0
 
     async def close(self) -> None:

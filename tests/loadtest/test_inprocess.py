@@ -9,7 +9,9 @@ import pytest
 
 from api.cli.perf_cmd import ratio_table
 from api.inference.triton_client import TritonClient
+from api.loadtest.compare import run_compare
 from api.loadtest.inprocess import InProcessPipelines, pipeline_settings, run_inprocess
+from api.loadtest.measure import CpuMonitor, local_grpc_port
 from api.loadtest.perf_input import sample_jpegs
 from api.loadtest.triton_direct import measure_triton
 
@@ -59,12 +61,43 @@ def test_measurement_helpers_produce_complete_records(triton, jpegs) -> None:
     assert pipeline.frame_errors == 0 and pipeline.objects > 0
     assert model.subject.startswith("model yolo") and model.frames == 2 * model.requests
     assert report.intra_op_threads["yolo"] >= 0
+    assert set(pipeline.cpu) == {"machine_cores", "ours_cores", "other_cores"}
+
+    monitor = CpuMonitor(local_grpc_port(triton.grpc_url))
+    assert monitor.group is not None  # the server's process group: its load counts as ours
 
     served = asyncio.run(
-        measure_triton(triton.grpc_url, "pipeline_yolo", jpegs, 2, 2, duration_s=0, min_requests=2)
+        measure_triton(
+            triton.grpc_url,
+            "pipeline_yolo",
+            jpegs,
+            2,
+            2,
+            duration_s=0,
+            min_requests=2,
+            monitor=monitor,
+        )
     )
+    assert set(served.cpu) == {"machine_cores", "ours_cores", "other_cores"}
     assert served.target == "triton" and served.concurrency == 2
     assert served.requests >= 2 and served.frames == 2 * served.requests
     assert served.frame_errors == 0 and served.objects > 0
     assert served.server["requests"] >= 1 and served.server["frames"] >= 2
     assert "| yolo | 2 |" in ratio_table(report.measurements, [served])
+
+
+def test_compare_runs_both_sides_on_the_same_frames(triton, jpegs) -> None:
+    result = run_compare(
+        triton.grpc_url,
+        jpegs,
+        kinds=("yolo",),
+        batches=(1,),
+        concurrencies=(1,),
+        duration_s=0,
+        warmup=0,
+        min_requests=1,
+    )
+    assert result.facts["tritonserver"].startswith("2.")
+    assert [m.subject for m in result.inprocess] == ["pipeline yolo", "model yolo (ORT only)"]
+    assert [(m.subject, m.concurrency) for m in result.triton] == [("pipeline yolo", 1)]
+    assert result.as_dict()["triton"][0]["frame_errors"] == 0

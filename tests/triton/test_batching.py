@@ -17,6 +17,18 @@ async def _stats(client: TritonClient, model: str = MODEL) -> tuple[int, int]:
     return int(stats.get("inference_count", 0)), int(stats.get("execution_count", 0))
 
 
+async def _stats_after(
+    client: TritonClient, model: str, before: tuple[int, int], frames: int
+) -> tuple[int, int]:
+    """Triton records statistics after the response is on its way: poll (with a deadline)
+    until the frames are counted before reading the execution count."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while (now := await _stats(client, model))[0] - before[0] < frames:
+        assert asyncio.get_running_loop().time() < deadline, f"{model} stats never counted"
+        await asyncio.sleep(0.02)
+    return now
+
+
 def test_eight_frames_reach_triton_as_one_request_in_caller_order(triton) -> None:
     frames = make_frames(6100, 8)
 
@@ -33,7 +45,7 @@ def test_eight_frames_reach_triton_as_one_request_in_caller_order(triton) -> Non
             await client.infer_frames(MODEL, [encode_jpeg(frames[0].image)])  # warm-up
             before = await _stats(client)
             results = await asyncio.gather(*(batcher.infer(encode_jpeg(f.image)) for f in frames))
-            after = await _stats(client)
+            after = await _stats_after(client, MODEL, before, 8)
         finally:
             await batcher.close()
             await client.close()
@@ -62,7 +74,7 @@ def test_each_stage_runs_once_per_batch_of_requests(triton) -> None:
             await client.infer_frames(MODEL, frames[:1])  # warm-up
             before = {m: await _stats(client, m) for m in (MODEL, "yolo", "ocr_rec")}
             await client.infer_frames(MODEL, frames)
-            after = {m: await _stats(client, m) for m in (MODEL, "yolo", "ocr_rec")}
+            after = {m: await _stats_after(client, m, before[m], 8) for m in before}
         finally:
             await client.close()
         return {m: (after[m][0] - before[m][0], after[m][1] - before[m][1]) for m in after}
