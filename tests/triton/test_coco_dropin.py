@@ -48,9 +48,12 @@ def test_coco_export_serves_through_the_unchanged_pipeline(coco_triton) -> None:
     async def run() -> tuple[list[dict], dict]:
         client = TritonClient(coco_triton.grpc_url)
         try:
-            return await client.infer_frames("pipeline_yolo", frames), await client.statistics(
-                "yolo"
-            )
+            results = await client.infer_frames("pipeline_yolo", frames)
+            deadline = asyncio.get_running_loop().time() + 5
+            while int((stats := await client.statistics("yolo"))["inference_count"]) < 4:
+                assert asyncio.get_running_loop().time() < deadline  # stats land just after
+                await asyncio.sleep(0.02)
+            return results, stats
         finally:
             await client.close()
 
