@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-.venv/bin/ruff check api tests scripts
-.venv/bin/ruff format --check api tests scripts
+.venv/bin/ruff check --no-cache api tests scripts
+.venv/bin/ruff format --no-cache --check api tests scripts
 exec .venv/bin/python -m pytest -p no:cacheprovider -ra "$@"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api.flags.flagfile import set_streaming, write_default
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.flags.flagfile import set_streaming, write_default
 from api.synthetic.scene import Frame, encode_jpeg, make_frames
 from tests.conftest import free_port
 
