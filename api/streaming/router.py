@@ -113,11 +113,13 @@ async def video_stream(websocket: WebSocket) -> None:
     try:
         termination = await _receive_loop(websocket, session, settings)
         if termination is not None:
-            outcome = await _close(websocket, termination)
+            async with session.send_lock:
+                outcome = await _close(websocket, termination)
     except Exception:
         log.exception("session failed", extra=fields)
         error = StreamError(ErrorCode.INTERNAL_ERROR, "internal error")
-        outcome = await _close(websocket, Termination.from_error(error))
+        async with session.send_lock:
+            outcome = await _close(websocket, Termination.from_error(error))
     finally:
         registry.remove(session)
         await session.aclose()

@@ -83,7 +83,9 @@ class StreamSession:
         self._mailbox: _Frame | None = None
         self._inflight: deque[_Frame] = deque()  # started, in frame order; replies go out in order
         self._tasks: set[asyncio.Task[None]] = set()
-        self._send_lock = asyncio.Lock()
+        # Every write to the socket, including the router's final error and close, holds this:
+        # two tasks sending at once can lose a message.
+        self.send_lock = asyncio.Lock()
         self.terminated: asyncio.Future[Termination] = asyncio.get_running_loop().create_future()
         self.targeting_key = self.targeting_key or self.session_id
 
@@ -162,7 +164,7 @@ class StreamSession:
     async def _emit(self, message: str) -> None:
         if self.terminated.done():
             return
-        async with self._send_lock:
+        async with self.send_lock:
             try:
                 await self.send(message)
             except Exception:  # the peer is gone; the router sees the disconnect and cleans up
