@@ -177,6 +177,16 @@ class SessionEnd:
     close_reason: str
 
 
+async def _drain_error(ws: ClientConnection) -> dict | None:
+    with contextlib.suppress(ConnectionClosed, TimeoutError):
+        async with asyncio.timeout(_CLOSE_WAIT_S):
+            while True:
+                message = _parse(await ws.recv())
+                if "error" in message:
+                    return message
+    return None
+
+
 class LiveSession:
     """A session streaming frames closed-loop (next frame once the previous one is answered,
     at most `max_fps`) until the server closes it or `close()` is called."""
@@ -249,7 +259,9 @@ class LiveSession:
                 self._progress.set()
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))  # frame pacing
         except ConnectionClosed:
-            pass
+            # The server may close while a frame is being sent: its error message is still in
+            # the receive buffer, read it before reporting how the session ended.
+            error = error or await _drain_error(ws)
         finally:
             self._progress.set()
         with contextlib.suppress(TimeoutError):
