@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from api.cli import drill_cmd, flag_cmd, stream_cmd, synth_cmd, triton_cmd, up_cmd, verify_cmd
+from api.cli import (
+    drill_cmd,
+    flag_cmd,
+    loadtest_cmd,
+    stream_cmd,
+    synth_cmd,
+    triton_cmd,
+    up_cmd,
+    verify_cmd,
+)
 
 app = typer.Typer(
     name="framegate",
@@ -19,6 +28,7 @@ app.add_typer(flag_cmd.app, name="flag")
 app.command("verify")(verify_cmd.verify)
 app.command("drill")(drill_cmd.drill)
 app.command("synth")(synth_cmd.synth)
+app.add_typer(loadtest_cmd.app, name="loadtest")
 
 
 if __name__ == "__main__":
