@@ -8,6 +8,7 @@ from api.cli import (
     drill_cmd,
     flag_cmd,
     loadtest_cmd,
+    perf_cmd,
     stream_cmd,
     synth_cmd,
     triton_cmd,
@@ -29,6 +30,15 @@ app.command("verify")(verify_cmd.verify)
 app.command("drill")(drill_cmd.drill)
 app.command("synth")(synth_cmd.synth)
 app.add_typer(loadtest_cmd.app, name="loadtest")
+app.command("perf-input")(perf_cmd.perf_input)
+
+bench = typer.Typer(help="Side-by-side throughput: in-process ONNX Runtime vs Triton.")
+bench.command("inprocess")(perf_cmd.bench_inprocess)
+bench.command("triton")(perf_cmd.bench_triton)
+bench.command("compare")(perf_cmd.bench_compare)
+bench.command("wait-quiet")(perf_cmd.wait_quiet)
+bench.command("cpu-watch")(perf_cmd.cpu_watch)
+app.add_typer(bench, name="bench")
 
 
 if __name__ == "__main__":

@@ -78,14 +78,6 @@ def perf_input(
     )
 
 
-def _inprocess(kinds, batches, jpegs, duration, warmup):
-    from api.loadtest.inprocess import run_inprocess
-
-    return run_inprocess(
-        jpegs, kinds, batches, duration_s=duration, warmup=warmup, progress=_progress
-    )
-
-
 def bench_inprocess(
     pipelines: PipelinesOpt = "yolo,yolo_ocr,ocr",
     batches: BatchesOpt = "1,8",
@@ -96,10 +88,17 @@ def bench_inprocess(
     json_out: JsonOpt = None,
 ) -> None:
     """In-process ONNX Runtime baseline: the same pipelines and models as Triton, no server."""
+    from api.loadtest.inprocess import run_inprocess
     from api.loadtest.perf_input import sample_jpegs
 
-    kinds, sizes = _kinds(pipelines), _ints(batches)
-    report = _inprocess(kinds, sizes, sample_jpegs(seed, frames), duration, warmup)
+    report = run_inprocess(
+        sample_jpegs(seed, frames),
+        _kinds(pipelines),
+        _ints(batches),
+        duration_s=duration,
+        warmup=warmup,
+        progress=_progress,
+    )
     typer.echo(markdown_table(report.measurements))
     _write_json(json_out, {"machine": machine_facts(), "inprocess": report.as_dict()})
 
@@ -115,6 +114,7 @@ def bench_triton(
     json_out: JsonOpt = None,
 ) -> None:
     """Triton-direct closed loop: N callers sending batches of real JPEGs to pipeline_<id>."""
+    from api.loadtest.measure import CpuMonitor, local_grpc_port
     from api.loadtest.perf_input import sample_jpegs
     from api.loadtest.triton_direct import run_triton
 
@@ -127,6 +127,7 @@ def bench_triton(
             _ints(concurrency),
             duration_s=duration,
             progress=_progress,
+            monitor=CpuMonitor(local_grpc_port(url)),
         )
     )
     typer.echo(markdown_table(rows))
@@ -173,37 +174,68 @@ def bench_compare(
     duration: DurationOpt = 10.0,
     json_out: JsonOpt = None,
 ) -> None:
-    """In-process baseline, then Triton direct, in one run on the same JPEGs, with ratios.
-    Triton stays loaded but idle during the in-process part."""
+    """In-process baseline and Triton direct in one run on the same JPEGs, interleaved per
+    pipeline and batch size, with ratios. Triton stays loaded but idle during in-process rows."""
+    from api.loadtest.compare import run_compare
     from api.loadtest.perf_input import sample_jpegs
-    from api.loadtest.triton_direct import run_triton, server_version
 
-    kinds, sizes, concs = _kinds(pipelines), _ints(batches), _ints(concurrency)
-    jpegs = sample_jpegs(seed, frames)
-    facts = machine_facts()
-    facts["tritonserver"] = asyncio.run(server_version(url))
-    typer.echo("in-process ONNX Runtime:", err=True)
-    report = _inprocess(kinds, sizes, jpegs, duration, 3)
-    typer.echo(f"Triton direct ({url}):", err=True)
-    rows = asyncio.run(
-        run_triton(url, jpegs, kinds, sizes, concs, duration_s=duration, progress=_progress)
+    result = run_compare(
+        url,
+        sample_jpegs(seed, frames),
+        _kinds(pipelines),
+        _ints(batches),
+        _ints(concurrency),
+        duration_s=duration,
+        progress=_progress,
     )
-    typer.echo("\n".join(f"- {k}: {v}" for k, v in facts.items()))
-    typer.echo(
-        f"- yolo input {report.yolo_imgsz[0]}x{report.yolo_imgsz[1]}, ORT intra-op threads "
-        f"{report.intra_op_threads}, {len(jpegs)} JPEGs (seed {seed}), {duration:g} s per row\n"
-    )
-    typer.echo(markdown_table([*report.measurements, *rows]))
+    typer.echo("\n".join(f"- {k}: {v}" for k, v in result.facts.items()))
+    typer.echo(f"- seed {seed}, {duration:g} s measured per row\n")
+    typer.echo(markdown_table([*result.inprocess, *result.triton]))
     typer.echo("")
-    typer.echo(ratio_table(report.measurements, rows))
-    _write_json(
-        json_out,
-        {
-            "machine": facts,
-            "inprocess": report.as_dict(),
-            "triton": [m.as_dict() for m in rows],
-        },
+    typer.echo(ratio_table(result.inprocess, result.triton))
+    _write_json(json_out, result.as_dict())
+
+
+def wait_quiet(
+    max_other_cores: Annotated[float, typer.Option(help="Other load allowed (cores)")] = 0.3,
+    sample: Annotated[float, typer.Option(min=1, help="Seconds per sample")] = 10.0,
+    timeout: Annotated[float, typer.Option(min=0, help="Give up after (exit 1)")] = 1800.0,
+    triton_url: Annotated[
+        str | None, typer.Option(help="Local Triton whose load counts as ours")
+    ] = None,
+) -> None:
+    """Wait until the machine is quiet (benchmarks on a shared machine)."""
+    from api.loadtest.measure import local_grpc_port, wait_for_quiet
+
+    quiet, last = wait_for_quiet(
+        max_other_cores,
+        sample,
+        timeout,
+        local_grpc_port(triton_url) if triton_url else None,
+        on_sample=lambda s: typer.echo(f"  load {s}", err=True),
     )
+    typer.echo(f"{'quiet' if quiet else 'still busy'}: {last}")
+    if not quiet:
+        raise typer.Exit(1)
+
+
+def cpu_watch(
+    command: Annotated[list[str], typer.Argument(help="Command to run (after --)")],
+    triton_url: Annotated[
+        str | None, typer.Option(help="Local Triton whose load counts as ours")
+    ] = None,
+) -> None:
+    """Run a command (e.g. scripts/perf_analyzer.sh ...) and report afterwards how much CPU other
+    processes used meanwhile; exits with the command's status."""
+    import subprocess
+
+    from api.loadtest.measure import CpuMonitor, local_grpc_port
+
+    monitor = CpuMonitor(local_grpc_port(triton_url) if triton_url else None)
+    monitor.start()
+    code = subprocess.call(command)
+    typer.echo(f"cpu during the run: {monitor.stop()}")
+    raise typer.Exit(code)
 
 
 def _standalone() -> typer.Typer:
@@ -212,6 +244,8 @@ def _standalone() -> typer.Typer:
     app.command("bench-inprocess")(bench_inprocess)
     app.command("bench-triton")(bench_triton)
     app.command("bench-compare")(bench_compare)
+    app.command("wait-quiet")(wait_quiet)
+    app.command("cpu-watch")(cpu_watch)
     return app
 
 

@@ -48,8 +48,9 @@ def run_compare(
     monitor = CpuMonitor(local_grpc_port(url))
     facts = machine_facts()
     facts["tritonserver"] = asyncio.run(server_version(url))
-    imgsz = pipeline_settings("yolo").detector.imgsz  # type: ignore[union-attr]
-    facts["yolo_input"] = f"{imgsz[0]}x{imgsz[1]}"
+    detector = pipeline_settings("yolo").detector
+    assert detector is not None
+    facts["yolo_input"] = f"{detector.imgsz[0]}x{detector.imgsz[1]}"
     facts["frames"] = f"{len(jpegs)} JPEGs, {sum(map(len, jpegs)) // len(jpegs)} bytes average"
     result = Comparison(facts)
     pipelines = InProcessPipelines()

@@ -7,7 +7,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -128,6 +128,29 @@ class CpuMonitor:
             "ours_cores": round(ours, 2),
             "other_cores": round(max(busy - ours, 0.0), 2),
         }
+
+
+def wait_for_quiet(
+    max_other_cores: float = 0.3,
+    sample_s: float = 10.0,
+    timeout_s: float = 1800.0,
+    triton_grpc_port: int | None = None,
+    on_sample: Callable[[dict[str, float]], None] | None = None,
+) -> tuple[bool, dict[str, float]]:
+    """Sample the machine until a whole `sample_s` window has at most `max_other_cores` of other
+    people's load, or `timeout_s` passes: (quiet, last sample)."""
+    monitor = CpuMonitor(triton_grpc_port)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        monitor.start()
+        time.sleep(sample_s)
+        sample = monitor.stop()
+        if on_sample:
+            on_sample(sample)
+        if sample["other_cores"] <= max_other_cores:
+            return True, sample
+        if time.monotonic() >= deadline:
+            return False, sample
 
 
 def local_grpc_port(url: str) -> int | None:

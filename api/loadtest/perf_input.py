@@ -17,10 +17,12 @@ one batch-1 element, not the raw JPEG bytes; for `-b 8` perf_analyzer concatenat
 payloads, which is again a valid serialized tensor of 8 elements.
 
 Verified empirically with perf_analyzer 2.41.1 against the embedded tritonserver 2.51
-(docs/BENCHMARKS.md, "Which b64 form"): with the prefixed form `pipeline_yolo` spends tens of ms
-per frame in "Server: compute infer" and the same bytes sent as gRPC raw_input_contents yield
-real detections (tests/loadtest/test_perf_input.py); with the raw JPEG bytes every request fails
-because the server reads the JPEG's first four bytes (FF D8 FF E0) as an element length.
+(docs/BENCHMARKS.md, "Which b64 form"): with the prefixed form `pipeline_yolo` spends about 13 ms
+per frame in "Server: compute infer" on 2 idle cores (decode, letterbox, yolo, NMS: real work),
+and the same bytes sent as gRPC raw_input_contents yield real detections
+(tests/loadtest/test_perf_input.py); with the raw JPEG bytes every request fails ("expecting
+string of length 3774863615"): the server reads the JPEG's first four bytes (FF D8 FF E0) as an
+element length.
 
 A JSON string can't carry arbitrary bytes (non-UTF-8 JPEG data), so `"content": [...]` strings
 are no option for images; b64 is. Each step's "shape": [1] is the per-element shape, so no

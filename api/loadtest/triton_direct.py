@@ -112,14 +112,20 @@ async def measure_triton(
     try:
         if warmup == 0:
             open_window()
-        callers = [asyncio.create_task(caller()) for _ in range(concurrency)]
-        await window_opened.wait()
+        callers = asyncio.gather(*(caller() for _ in range(concurrency)))
+        opened = asyncio.ensure_future(window_opened.wait())
+        # A caller that fails during warm-up (Triton unreachable) must end the wait, not hang it.
+        await asyncio.wait({opened, callers}, return_when=asyncio.FIRST_COMPLETED)
+        opened.cancel()
+        if callers.done():
+            callers.result()  # re-raises the callers' failure
         before = await client.statistics(model)
-        await asyncio.gather(*callers)
+        await callers
         after = await client.statistics(model)
     finally:
         await client.close()
-    assert window_start is not None and window_end is not None
+    if window_start is None or window_end is None:
+        raise RuntimeError("measurement window never opened or closed")
     seconds = window_end - window_start
     frames_done = len(latencies) * batch
     return Measurement(
