@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from api.cli import (
+    bench_cmd,
     drill_cmd,
     flag_cmd,
     loadtest_cmd,
@@ -38,6 +39,7 @@ bench.command("triton")(perf_cmd.bench_triton)
 bench.command("compare")(perf_cmd.bench_compare)
 bench.command("wait-quiet")(perf_cmd.wait_quiet)
 bench.command("cpu-watch")(perf_cmd.cpu_watch)
+bench.command("run")(bench_cmd.bench_run)
 app.add_typer(bench, name="bench")
 
 

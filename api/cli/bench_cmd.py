@@ -1,0 +1,63 @@
+"""`framegate bench run`: the full-stack benchmark (api/loadtest/bench.py), one table."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "BENCHMARKS.md"
+
+
+def bench_run(
+    pipeline: Annotated[str, typer.Option(help="Pipeline id")] = "yolo_ocr",
+    duration: Annotated[float, typer.Option(min=0.5, help="Seconds measured per row")] = 15.0,
+    warmup: Annotated[
+        float, typer.Option(min=0, help="Warm-up seconds before each WS window")
+    ] = 3.0,
+    sessions: Annotated[int, typer.Option(min=1, help="WebSocket sessions (rows c-e)")] = 16,
+    batch: Annotated[int, typer.Option(min=1, help="Frames per request for rows a and b")] = 8,
+    concurrency: Annotated[int, typer.Option(min=1, help="Triton-direct callers (row b)")] = 2,
+    overload: Annotated[float, typer.Option(min=1.0, help="Offered load / best of a,b")] = 2.0,
+    rows: Annotated[str, typer.Option(help="Which rows to run, a subset of 'abcde'")] = "abcde",
+    bars: Annotated[bool, typer.Option(help="Also measure the latency bars of row c")] = True,
+    triton_url: Annotated[
+        str | None, typer.Option(help="Use this Triton (gRPC host:port) instead of starting one")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Synthetic scene seed")] = 1000,
+    frames: Annotated[int, typer.Option(min=1, help="Distinct JPEGs")] = 64,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result here")] = None,
+    write_docs: Annotated[
+        bool, typer.Option(help="Replace the last section of docs/BENCHMARKS.md with the table")
+    ] = False,
+    docs: Annotated[Path, typer.Option(help="The document --write-docs edits")] = DOCS,
+) -> None:
+    """Full stack side by side: in-process ORT, Triton direct, WebSocket gateway with and without
+    micro-batching, and a naive gateway; throughput, p99, CPU per frame, latency bars."""
+    from api.loadtest import bench
+    from api.vision.pipeline import PIPELINE_KINDS
+
+    if pipeline not in PIPELINE_KINDS:
+        raise typer.BadParameter(f"unknown pipeline {pipeline!r}; choose from {PIPELINE_KINDS}")
+    if not rows or set(rows) - set("abcde"):
+        raise typer.BadParameter(f"--rows must be a subset of 'abcde', got {rows!r}")
+    config = bench.BenchConfig(
+        pipeline=pipeline, duration_s=duration, warmup_s=warmup, sessions=sessions, batch=batch,
+        concurrency=concurrency, overload_factor=overload, triton_url=triton_url, seed=seed,
+        frames=frames, rows=rows, bars=bars and "c" in rows,
+    )  # fmt: skip
+    result = bench.run_bench(config, progress=lambda line: typer.echo(line, err=True))
+    command = "framegate bench run " + " ".join(shlex.quote(a) for a in sys.argv[3:])
+    table = bench.markdown(result, command.strip())
+    typer.echo(table)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=2))
+        typer.echo(f"wrote {json_out}", err=True)
+    if write_docs:
+        bench.write_docs(result, docs, command.strip())
+        typer.echo(f"updated {docs}", err=True)
