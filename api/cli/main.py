@@ -33,7 +33,18 @@ app.command("synth")(synth_cmd.synth)
 app.add_typer(loadtest_cmd.app, name="loadtest")
 app.command("perf-input")(perf_cmd.perf_input)
 
-bench = typer.Typer(help="Side-by-side throughput: in-process ONNX Runtime vs Triton.")
+bench = typer.Typer(
+    help="Side-by-side benchmarks. Without a subcommand: the full run (`bench run` defaults).",
+    invoke_without_command=True,
+)
+
+
+@bench.callback()
+def bench_default(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:
+        bench_cmd.bench_run()
+
+
 bench.command("inprocess")(perf_cmd.bench_inprocess)
 bench.command("triton")(perf_cmd.bench_triton)
 bench.command("compare")(perf_cmd.bench_compare)
