@@ -51,6 +51,9 @@ DOC_HEADING = "## Full stack (issue: load testing)"
 # Bars (ratios of p99 to the single-frame p50 latency); a bar is met when the ratio is at most this.
 HALF_LOAD_BAR = 2.0
 OVERLOAD_BAR = 3.0
+# Throughput bars of the load-testing issue: the stack keeps >= 85% of the model's own
+# throughput, and gateway batching is worth >= 1.3x over one request per frame.
+THROUGHPUT_BARS = {"c/a": 0.85, "c/d": 1.3}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -155,6 +158,14 @@ def ratios(rows: dict[str, Row]) -> dict[str, dict[str, float | None]]:
             "cpu_ms_per_frame": ratio(c.cpu_ms_per_frame, o.cpu_ms_per_frame),
         }
     return out
+
+
+def throughput_verdict(name: str, frames_ratio: float | None) -> str:
+    """'≥ 0.85: **met**' / '... **missed**' for a ratio with a bar, '' otherwise."""
+    limit = THROUGHPUT_BARS.get(name)
+    if limit is None or frames_ratio is None:
+        return ""
+    return f"≥ {limit:g}: **{'met' if frames_ratio >= limit else 'missed'}**"
 
 
 def bar(name: str, p99_ms: float, single_ms: float, limit: float, why_missed: str = "") -> dict:
@@ -699,13 +710,14 @@ def markdown(result: dict, command: str = "framegate bench run --write-docs") ->
             "Ratios (frames/s above 1: c is faster; p99 and CPU per frame above 1: c is slower / "
             "costs more):",
             "",
-            "| ratio | frames/s | p99 | CPU per frame |",
-            "| --- | --- | --- | --- |",
+            "| ratio | frames/s | p99 | CPU per frame | throughput bar |",
+            "| --- | --- | --- | --- | --- |",
         ]
         for name, v in result["ratios"].items():
             lines.append(
                 f"| {name} | {_fmt(v['frames_per_s'])} | {_fmt(v['p99_ms'])} "
-                f"| {_fmt(v['cpu_ms_per_frame'])} |"
+                f"| {_fmt(v['cpu_ms_per_frame'])} "
+                f"| {throughput_verdict(name, v['frames_per_s']) or '–'} |"
             )
     bars = result.get("bars") or {}
     if bars:

@@ -150,3 +150,12 @@ def test_smoke_run_every_row(triton) -> None:
     for pid in leftover:
         os.kill(pid, signal.SIGKILL)
     assert not leftover
+
+
+def test_throughput_bars_are_marked_met_or_missed() -> None:
+    from api.loadtest.bench import throughput_verdict
+
+    assert throughput_verdict("c/a", 0.81) == "≥ 0.85: **missed**"
+    assert throughput_verdict("c/a", 0.9) == "≥ 0.85: **met**"
+    assert throughput_verdict("c/d", 1.3) == "≥ 1.3: **met**"
+    assert throughput_verdict("c/e", 5.0) == ""
