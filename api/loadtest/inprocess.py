@@ -32,11 +32,10 @@ from api.loadtest.measure import (
     cycle_batch,
     latency_summary,
 )
-from api.triton_backend.pipeline_model import max_batch_of, onnx_metadata
+from api.triton_backend.pipeline_model import settings_from_parameters
 from api.vision.jpeg import decode_jpeg
-from api.vision.ocr import CtcDecoder
 from api.vision.pipeline import PIPELINE_KINDS, FramePipeline, PipelineSettings
-from api.vision.yolo import DetectorInfo, letterbox
+from api.vision.yolo import letterbox
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_REPOSITORY = REPO_ROOT / "triton_models"
@@ -129,22 +128,7 @@ def pipeline_settings(
     params = config_parameters(load_config(model_dir, config_name))
     if params.get("pipeline", kind) != kind:
         raise ValueError(f"{model_dir.name} is configured as pipeline {params['pipeline']!r}")
-    detector = decoder = None
-    if kind in ("yolo", "yolo_ocr"):
-        detector = DetectorInfo.from_metadata(onnx_metadata(model_dir / params["detector_onnx"]))
-    if kind in ("ocr", "yolo_ocr"):
-        decoder = CtcDecoder.from_metadata(onnx_metadata(model_dir / params["rec_onnx"]))
-    return PipelineSettings(
-        kind=kind,
-        detector=detector,
-        decoder=decoder,
-        text_classes=frozenset(
-            c.strip() for c in params.get("text_classes", "plate").split(",") if c.strip()
-        ),
-        conf_threshold=float(params.get("conf_threshold", "0.25")),
-        iou_threshold=float(params.get("iou_threshold", "0.45")),
-        max_batch={m: max_batch_of(repository / m) for m in ONNX_MODELS},
-    )
+    return settings_from_parameters(params, model_dir)
 
 
 class InProcessPipelines:

@@ -39,7 +39,7 @@ def _token_from(websocket: WebSocket) -> str | None:
     return websocket.query_params.get("token")
 
 
-def _check_handshake(websocket: WebSocket, settings: Settings, registry: SessionRegistry) -> str:
+def _check_handshake(websocket: WebSocket, settings: Settings) -> str:
     """Auth, then pipeline; returns the pipeline id or raises the StreamError to close with."""
     if settings.stream_auth_token is not None:
         token = _token_from(websocket) or ""
@@ -76,7 +76,7 @@ async def video_stream(websocket: WebSocket) -> None:
         return
     await websocket.accept()
     try:
-        pipeline_id = _check_handshake(websocket, settings, registry)
+        pipeline_id = _check_handshake(websocket, settings)
     except StreamError as error:
         await _close(websocket, Termination.from_error(error))
         return

@@ -42,6 +42,28 @@ def max_batch_of(model_dir: Path) -> int:
     return 8
 
 
+def settings_from_parameters(params: dict[str, str], model_dir: Path) -> PipelineSettings:
+    """PipelineSettings from a pipeline model's config parameters and the ONNX files they name
+    (paths relative to `model_dir`; sub-model batch limits from the repository beside it)."""
+    kind = params.get("pipeline", "")
+    detector = decoder = None
+    if kind in ("yolo", "yolo_ocr"):
+        detector = DetectorInfo.from_metadata(onnx_metadata(model_dir / params["detector_onnx"]))
+    if kind in ("ocr", "yolo_ocr"):
+        decoder = CtcDecoder.from_metadata(onnx_metadata(model_dir / params["rec_onnx"]))
+    return PipelineSettings(
+        kind=kind,
+        detector=detector,
+        decoder=decoder,
+        text_classes=frozenset(
+            c.strip() for c in params.get("text_classes", "plate").split(",") if c.strip()
+        ),
+        conf_threshold=float(params.get("conf_threshold", "0.25")),
+        iou_threshold=float(params.get("iou_threshold", "0.45")),
+        max_batch={m: max_batch_of(model_dir.parent / m) for m in ("yolo", "ocr_det", "ocr_rec")},
+    )
+
+
 class PipelineModel:
     def initialize(self, args: dict[str, Any]) -> None:
         import triton_python_backend_utils as pb_utils
@@ -49,25 +71,7 @@ class PipelineModel:
         self._pb = pb_utils
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        kind = params.get("pipeline", "")
-        here = Path(args["model_repository"])
-        detector = decoder = None
-        if kind in ("yolo", "yolo_ocr"):
-            detector = DetectorInfo.from_metadata(onnx_metadata(here / params["detector_onnx"]))
-        if kind in ("ocr", "yolo_ocr"):
-            decoder = CtcDecoder.from_metadata(onnx_metadata(here / params["rec_onnx"]))
-        repo = here.parent
-        settings = PipelineSettings(
-            kind=kind,
-            detector=detector,
-            decoder=decoder,
-            text_classes=frozenset(
-                c.strip() for c in params.get("text_classes", "plate").split(",") if c.strip()
-            ),
-            conf_threshold=float(params.get("conf_threshold", "0.25")),
-            iou_threshold=float(params.get("iou_threshold", "0.45")),
-            max_batch={m: max_batch_of(repo / m) for m in ("yolo", "ocr_det", "ocr_rec")},
-        )
+        settings = settings_from_parameters(params, Path(args["model_repository"]))
         self._pipeline = FramePipeline(settings, self._bls)
 
     def _bls(self, model: str, batch: np.ndarray) -> np.ndarray:
