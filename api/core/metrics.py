@@ -26,6 +26,17 @@ STREAM_FRAMES = Counter(
     "Streamed frames by outcome (received = valid frames; each ends processed or dropped)",
     ["outcome"],
 )
+STREAM_EXPIRED = Counter(
+    "framegate_stream_frames_expired_total",
+    "Dropped frames that were admitted but expired unsent: they could only have been answered "
+    "after STREAM_LATENCY_BUDGET_MS (a subset of the dropped outcome)",
+    ["pipeline"],
+)
+BATCH_WINDOW = Gauge(
+    "framegate_batch_window_frames",
+    "Frames allowed at Triton at once while live frames wait (adaptive, latency budget)",
+    ["pipeline"],
+)
 STREAM_SLOWDOWN = Counter("framegate_stream_slowdown_total", "slow_down warnings sent")
 STREAM_ERRORS = Counter("framegate_stream_errors_total", "Session-ending errors by code", ["code"])
 STREAM_LATENCY = Histogram(

@@ -4,6 +4,11 @@ A batch is sent when it reaches `max_size` or when its oldest frame has waited `
 Up to `max_inflight` batches are at Triton at once; while all slots are busy frames keep
 collecting, so batches grow exactly when the server is the bottleneck. Each caller awaits its own
 future; an error fails only the callers of the batch it happened in.
+
+With a latency budget (api/inference/latency_budget.py), live frames (submitted with their arrival
+time) also wait for room in an adaptive window of frames at Triton, and expire, unsent, once they
+could only be answered late: their callers get `FrameExpired` the moment that happens, so their
+sessions can move on to a fresher frame at once.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from api.inference.latency_budget import LatencyBudget
+
 InferBatch = Callable[[list[bytes]], Awaitable[list[dict]]]
 BatchObserver = Callable[[int, float], None]  # (batch size, seconds at Triton)
 
@@ -22,11 +29,16 @@ class BatcherClosed(RuntimeError):
     pass
 
 
+class FrameExpired(Exception):
+    """The frame could no longer be answered within the latency budget; it was never sent."""
+
+
 @dataclass
 class _Item:
     frame: bytes
     future: asyncio.Future[dict]
     enqueued: float
+    deadline: float | None = None  # live frames only
 
 
 class MicroBatcher:
@@ -37,16 +49,23 @@ class MicroBatcher:
         max_delay_s: float = 0.005,
         max_inflight: int = 2,
         observer: BatchObserver | None = None,
+        latency_budget_s: float | None = None,
     ) -> None:
         if max_size < 1 or max_inflight < 1 or max_delay_s < 0:
             raise ValueError("max_size and max_inflight must be >= 1 and max_delay_s >= 0")
+        self.budget = (
+            LatencyBudget(latency_budget_s, max_size * max_inflight) if latency_budget_s else None
+        )
         self._infer = infer
         self._max_size = max_size
         self._max_delay_s = max_delay_s
-        self._slots = asyncio.Semaphore(max_inflight)
+        self._max_inflight = max_inflight
         self._observer = observer
         self._pending: list[_Item] = []
+        self._batches_inflight = 0
+        self._frames_inflight = 0
         self._arrived = asyncio.Event()
+        self._freed = asyncio.Event()  # a batch came back
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._dispatcher = asyncio.create_task(self._dispatch(), name="micro-batcher")
@@ -55,61 +74,123 @@ class MicroBatcher:
     def queued(self) -> int:
         return len(self._pending)
 
-    def submit(self, frame: bytes) -> asyncio.Future[dict]:
-        """Queue one frame; the returned future resolves to its result (or raises)."""
+    def submit(self, frame: bytes, received: float | None = None) -> asyncio.Future[dict]:
+        """Queue one frame; the returned future resolves to its result (or raises).
+
+        `received` (time.monotonic() of the frame's arrival) marks a live frame: with a latency
+        budget it may fail with FrameExpired, unsent. Without it the frame is always sent.
+        """
         if self._closed:
             raise BatcherClosed("batcher is closed")
         future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Item(frame, future, time.monotonic()))
+        live = self.budget is not None and received is not None
+        deadline = self.budget.deadline(received) if live else None
+        self._pending.append(_Item(frame, future, time.monotonic(), deadline))
         self._arrived.set()
         return future
 
-    async def infer(self, frame: bytes) -> dict:
-        return await self.submit(frame)
+    async def infer(self, frame: bytes, received: float | None = None) -> dict:
+        return await self.submit(frame, received)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _live_pending(self) -> bool:
+        return self.budget is not None and any(i.deadline is not None for i in self._pending)
+
+    def _room(self) -> int:
+        """Frames the next batch may carry now (0: wait for a batch to come back)."""
+        if self._batches_inflight >= self._max_inflight:
+            return 0
+        if self._live_pending():
+            return min(self._max_size, self.budget.window - self._frames_inflight)
+        return self._max_size
 
     async def _dispatch(self) -> None:
         while True:
             await self._arrived.wait()
-            self._drop_cancelled()
+            self._prune()
             if not self._pending:
                 self._arrived.clear()
                 continue
             deadline = self._pending[0].enqueued + self._max_delay_s
-            while len(self._pending) < self._max_size and (left := deadline - time.monotonic()) > 0:
+            while (
+                len(self._pending) < max(self._room(), 1)
+                and (left := deadline - time.monotonic()) > 0
+            ):
                 self._arrived.clear()
                 try:
                     await asyncio.wait_for(self._arrived.wait(), left)
                 except TimeoutError:
                     break
-            await self._slots.acquire()
-            self._drop_cancelled()
-            batch, self._pending = self._pending[: self._max_size], self._pending[self._max_size :]
-            if not batch:
-                self._slots.release()
+            room = await self._wait_for_room()
+            batch, self._pending = self._pending[:room], self._pending[room:]
+            if batch:
+                self._start(batch)
+
+    async def _wait_for_room(self) -> int:
+        """Wait until a batch may go, expiring live frames as their time runs out meanwhile.
+        Only waiting frames expire: with room, even a late frame goes (late beats never)."""
+        while True:
+            self._prune()
+            room = self._room()
+            if room > 0 or not self._pending:
+                return room
+            self._prune(expire=True)
+            if not self._pending:
+                return room
+            self._freed.clear()
+            try:
+                await asyncio.wait_for(self._freed.wait(), self._until_next_expiry())
+            except TimeoutError:
                 continue
-            task = asyncio.create_task(self._send(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
 
-    def _drop_cancelled(self) -> None:
-        # A session that went away cancels its futures; its frames cost no inference.
-        self._pending = [item for item in self._pending if not item.future.done()]
+    def _until_next_expiry(self) -> float | None:
+        if self.budget is None:
+            return None
+        times = [self.budget.send_by(i.deadline) for i in self._pending if i.deadline is not None]
+        return max(min(times) - time.monotonic(), 0.0) if times else None
 
-    async def _send(self, batch: list[_Item]) -> None:
-        started = time.perf_counter()
+    def _prune(self, expire: bool = False) -> None:
+        # A session that went away cancels its futures; its frames cost no inference. With
+        # `expire`, a live frame that can only be answered late fails with FrameExpired, unsent.
+        now = time.monotonic()
+        kept: list[_Item] = []
+        for item in self._pending:
+            if item.future.done():
+                continue
+            if expire and item.deadline is not None and now > self.budget.send_by(item.deadline):
+                item.future.set_exception(FrameExpired("latency budget exceeded before sending"))
+                continue
+            kept.append(item)
+        self._pending = kept
+
+    def _start(self, batch: list[_Item]) -> None:
+        self._batches_inflight += 1
+        self._frames_inflight += len(batch)
+        window_full = self.budget is not None and self._frames_inflight >= self.budget.window
+        task = asyncio.create_task(self._send(batch, window_full))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, batch: list[_Item], window_full: bool) -> None:
+        sent_at = time.monotonic()
         try:
             results = await self._infer([item.frame for item in batch])
             if len(results) != len(batch):
                 raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
+            if self.budget is not None:
+                self.budget.observe(time.monotonic() - sent_at, sent_at, window_full)
         except Exception as exc:
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(exc)
             return
         finally:
-            self._slots.release()
+            self._batches_inflight -= 1
+            self._frames_inflight -= len(batch)
+            self._freed.set()
             if self._observer is not None:
-                self._observer(len(batch), time.perf_counter() - started)
+                self._observer(len(batch), time.monotonic() - sent_at)
         for item, result in zip(batch, results, strict=True):
             if not item.future.done():
                 item.future.set_result(result)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.core.config import Settings
-from api.core.metrics import BATCH_SIZE, TRITON_REQUEST_SECONDS
+from api.core.metrics import BATCH_SIZE, BATCH_WINDOW, TRITON_REQUEST_SECONDS
 from api.inference.batcher import MicroBatcher
 from api.inference.pipelines import PIPELINES, Pipeline
 from api.inference.triton_client import TritonClient
@@ -18,6 +18,9 @@ class InferenceService:
         def observe(size: int, seconds: float) -> None:
             BATCH_SIZE.labels(pipeline.id).observe(size)
             TRITON_REQUEST_SECONDS.labels(pipeline.id).observe(seconds)
+            budget = self._batchers[pipeline.id].budget
+            if budget is not None:
+                BATCH_WINDOW.labels(pipeline.id).set(budget.window)
 
         async def infer(frames: list[bytes]) -> list[dict]:
             return await self.client.infer_frames(pipeline.triton_model, frames)
@@ -28,10 +31,13 @@ class InferenceService:
             max_delay_s=settings.batch_max_delay_ms / 1000,
             max_inflight=settings.batch_max_inflight,
             observer=observe,
+            latency_budget_s=settings.stream_latency_budget_ms / 1000 or None,
         )
 
-    async def infer(self, pipeline_id: str, frame: bytes) -> dict:
-        return await self._batchers[pipeline_id].infer(frame)
+    async def infer(self, pipeline_id: str, frame: bytes, received: float | None = None) -> dict:
+        """`received` (time.monotonic() of arrival) marks a live frame, held to the latency
+        budget: it may raise FrameExpired instead of being sent. Video jobs pass nothing."""
+        return await self._batchers[pipeline_id].infer(frame, received)
 
     async def readiness(self) -> dict[str, bool]:
         """Server readiness plus every model of every pipeline."""

@@ -32,6 +32,7 @@ from api.loadtest.measure import (
     cycle_batch,
     latency_summary,
 )
+from api.triton_backend.onnx_model import session_options
 from api.triton_backend.pipeline_model import settings_from_parameters
 from api.vision.jpeg import decode_jpeg
 from api.vision.pipeline import PIPELINE_KINDS, FramePipeline, PipelineSettings
@@ -76,9 +77,7 @@ class OrtModel:
         params = config_parameters(config)
         self.name = model_dir.name
         self.path = latest_version(model_dir) / params.get("onnx_file", "model.onnx")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(params.get("intra_op_threads", "0"))
-        options.inter_op_num_threads = 1
+        options = session_options(params)
         self.intra_op_threads = options.intra_op_num_threads
         self.session = ort.InferenceSession(
             str(self.path), options, providers=["CPUExecutionProvider"]

@@ -84,8 +84,8 @@ async def video_stream(websocket: WebSocket) -> None:
     async def send(message: str) -> None:
         await websocket.send_text(message)
 
-    async def infer(frame: bytes) -> dict:
-        return await state.inference.infer(pipeline_id, frame)
+    async def infer(frame: bytes, received: float) -> dict:
+        return await state.inference.infer(pipeline_id, frame, received)
 
     session = StreamSession(
         pipeline_id=pipeline_id,

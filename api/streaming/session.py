@@ -3,7 +3,9 @@ the pressure state. The router feeds it valid frames; it never reads the socket 
 
 Admission happens synchronously when a frame arrives, before any inference work: a frame either
 starts inference at once (a slot is free), waits in the mailbox, or replaces the waiting frame,
-which is then reported dropped. So a dropped frame costs nothing but its bytes.
+which is then reported dropped. So a dropped frame costs nothing but its bytes. A started frame
+that the batcher expires (it could only be answered after the latency budget, and was never sent)
+is reported dropped too, in its place in the frame order.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from api.core import metrics
+from api.inference.batcher import FrameExpired
 from api.inference.triton_client import InferenceUnavailable, PipelineFailure
 from api.streaming import protocol
 from api.streaming.backpressure import DropWindow, PressureState, PressureTracker
@@ -24,7 +27,7 @@ from api.streaming.protocol import ErrorCode, StreamError
 
 log = logging.getLogger("framegate.stream")
 
-Infer = Callable[[bytes], Awaitable[dict]]
+Infer = Callable[[bytes, float], Awaitable[dict]]  # (JPEG, arrival time.monotonic()) -> result
 Send = Callable[[str], Awaitable[None]]
 
 
@@ -60,6 +63,7 @@ class _Frame:
     data: bytes
     received: float
     reply: str | None = None
+    expired: bool = False
 
 
 @dataclass
@@ -115,10 +119,13 @@ class StreamSession:
         return frame.index
 
     async def _drop(self, frame: _Frame) -> None:
+        self._count_drop()
+        await self._emit(protocol.dropped_message(frame.index))
+
+    def _count_drop(self) -> None:
         self.dropped += 1
         metrics.STREAM_FRAMES.labels("dropped").inc()
         self.pressure.window.record_drop()
-        await self._emit(protocol.dropped_message(frame.index))
 
     def _start(self, frame: _Frame) -> None:
         self._inflight.append(frame)
@@ -128,7 +135,12 @@ class StreamSession:
 
     async def _run(self, frame: _Frame) -> None:
         try:
-            result = await self.infer(frame.data)
+            result = await self.infer(frame.data, frame.received)
+        except FrameExpired:
+            metrics.STREAM_EXPIRED.labels(self.pipeline_id).inc()
+            frame.reply, frame.expired = protocol.dropped_message(frame.index), True
+            await self._flush()
+            return
         except InferenceUnavailable as exc:
             self.fail(StreamError(ErrorCode.INFERENCE_UNAVAILABLE, f"inference unavailable: {exc}"))
             return
@@ -152,9 +164,12 @@ class StreamSession:
         """Send finished replies in frame order, then refill freed slots from the mailbox."""
         while self._inflight and self._inflight[0].reply is not None:
             done = self._inflight.popleft()
-            self.processed += 1
-            metrics.STREAM_FRAMES.labels("processed").inc()
-            self.pressure.window.record_completion()
+            if done.expired:
+                self._count_drop()
+            else:
+                self.processed += 1
+                metrics.STREAM_FRAMES.labels("processed").inc()
+                self.pressure.window.record_completion()
             await self._emit(done.reply)
         while self._mailbox is not None and len(self._inflight) < self.limits.max_inflight:
             waiting, self._mailbox = self._mailbox, None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from api.inference.batcher import BatcherClosed, MicroBatcher
+from api.inference.batcher import BatcherClosed, FrameExpired, MicroBatcher
 
 
 class FakeTriton:
@@ -99,6 +100,66 @@ async def test_closed_batcher_rejects_and_fails_queued_frames() -> None:
         queued.result()
     with pytest.raises(BatcherClosed):
         batcher.submit(b"late")
+
+
+async def _until(condition, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.001)
+
+
+async def test_live_frame_expires_unsent_while_triton_is_busy() -> None:
+    fake = FakeTriton()
+    fake.gate.clear()
+    batcher = MicroBatcher(
+        fake.infer, max_size=1, max_delay_s=0, max_inflight=1, latency_budget_s=0.05
+    )
+    busy = batcher.submit(b"busy", received=time.monotonic())
+    await _until(lambda: fake.batches)
+    live = batcher.submit(b"live", received=time.monotonic())
+    job = batcher.submit(b"job")  # no arrival time: a video job's frame never expires
+    with pytest.raises(FrameExpired):
+        await asyncio.wait_for(live, 5)  # failed while Triton was still busy, not after
+    assert fake.batches == [[b"busy"]] and not job.done()
+    fake.gate.set()
+    assert (await asyncio.wait_for(busy, 5))["echo"] == "busy"
+    assert (await asyncio.wait_for(job, 5))["echo"] == "job"
+    assert fake.batches == [[b"busy"], [b"job"]]  # the expired frame cost no inference
+    await batcher.close()
+
+
+async def test_with_room_a_late_live_frame_is_still_sent() -> None:
+    # A budget below what the hardware can do must give late results, not none.
+    fake = FakeTriton()
+    batcher = MicroBatcher(fake.infer, max_size=4, max_delay_s=0, latency_budget_s=0.001)
+    result = await asyncio.wait_for(batcher.infer(b"old", received=time.monotonic() - 10), 5)
+    assert result == {"echo": "old"}
+    await batcher.close()
+
+
+async def test_window_limits_live_frames_at_triton_but_not_job_frames() -> None:
+    fake = FakeTriton()
+    fake.gate.clear()
+    batcher = MicroBatcher(
+        fake.infer, max_size=4, max_delay_s=0, max_inflight=2, latency_budget_s=60
+    )
+    assert batcher.budget is not None and batcher.budget.window == 8  # max_size x max_inflight
+    batcher.budget.window = 1
+    live = [batcher.submit(str(i).encode(), received=time.monotonic()) for i in range(3)]
+    await _until(lambda: fake.batches)
+    for _ in range(20):
+        await asyncio.sleep(0)  # give the dispatcher every chance to send more
+    assert fake.batches == [[b"0"]]  # one frame at Triton; a slot is free but the window is not
+    fake.gate.set()
+    await asyncio.wait_for(asyncio.gather(*live), 5)
+    fake.gate.clear()
+    jobs = [batcher.submit(f"j{i}".encode()) for i in range(3)]
+    await _until(lambda: any(b[0] == b"j0" for b in fake.batches))
+    assert [b"j0", b"j1", b"j2"] in fake.batches  # job frames alone batch up to max_size
+    fake.gate.set()
+    await asyncio.wait_for(asyncio.gather(*jobs), 5)
+    await batcher.close()
 
 
 def test_invalid_limits_are_rejected() -> None:

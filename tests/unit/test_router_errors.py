@@ -20,7 +20,7 @@ class FailingInference:
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    async def infer(self, pipeline_id: str, frame: bytes) -> dict:
+    async def infer(self, pipeline_id: str, frame: bytes, received: float | None = None) -> dict:
         raise self.error
 
     async def readiness(self) -> dict[str, bool]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from api.inference.batcher import FrameExpired
 from api.inference.triton_client import InferenceUnavailable
 from api.streaming.protocol import ErrorCode
 from api.streaming.session import SessionLimits, StreamSession
@@ -16,7 +17,7 @@ class Harness:
         self.calls: list[bytes] = []
         self.pending: list[asyncio.Future[dict]] = []
 
-    async def infer(self, frame: bytes) -> dict:
+    async def infer(self, frame: bytes, received: float) -> dict:
         self.calls.append(frame)
         future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
         self.pending.append(future)
@@ -72,6 +73,39 @@ async def test_results_go_out_in_frame_order_with_several_in_flight() -> None:
     h.finish(0)
     await settle()
     assert [m["frame_index"] for m in h.sent if "result" in m] == [0, 1, 2]
+    await session.aclose()
+
+
+async def test_expired_frame_is_reported_dropped_and_the_mailbox_frame_goes_next() -> None:
+    h = Harness()
+    session = StreamSession("yolo", h.infer, h.send, SessionLimits(max_inflight=1))
+    await session.offer(b"f0")
+    await session.offer(b"f1")  # waits in the mailbox
+    await settle()
+    h.finish(0, FrameExpired("late"))
+    await settle()
+    assert h.sent == [{"frame_index": 0, "dropped": True}]
+    assert h.calls == [b"f0", b"f1"]
+    h.finish(1)
+    await settle()
+    assert [m["frame_index"] for m in h.sent if "result" in m] == [1]
+    assert (session.received, session.processed, session.dropped) == (2, 1, 1)
+    assert not session.terminated.done()  # an expired frame is not an error
+    await session.aclose()
+
+
+async def test_expired_frame_keeps_its_place_in_the_reply_order() -> None:
+    h = Harness()
+    session = StreamSession("yolo", h.infer, h.send, SessionLimits(max_inflight=2))
+    await session.offer(b"f0")
+    await session.offer(b"f1")
+    await settle()
+    h.finish(1, FrameExpired("late"))
+    await settle()
+    assert h.sent == []  # frame 0 is still running: frame 1's reply waits for it
+    h.finish(0)
+    await settle()
+    assert [(m["frame_index"], "dropped" in m) for m in h.sent] == [(0, False), (1, True)]
     await session.aclose()
 
 

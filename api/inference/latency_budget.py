@@ -1,0 +1,80 @@
+"""A latency budget for live frames: how many frames may be at Triton at once, and when a waiting
+frame is stale.
+
+A live frame is only worth inferring if its result can still reach the client in time; under
+overload, queueing (not compute) is what makes results late. Two rules keep delivered results
+inside `budget_s` from the frame's arrival at the gateway:
+
+- Window (AIMD, as TCP's congestion window and Clipper's adaptive batching): the frames at
+  Triton at once, over all batches in flight. A batch whose round trip took longer than half the
+  budget shrinks the window multiplicatively (at most once per round trip); a batch sent while
+  the window was full that came back in time grows it by one. The window settles at the most
+  work the hardware answers within half the budget: a GPU keeps large batches and several in
+  flight, a small CPU deployment gets one or two frames. The other half is the wait for room.
+- Expiry: a waiting frame is dropped, unsent, once `age + round trip` would exceed the budget,
+  with the round trip estimated conservatively as the smoothed round trip plus four times its
+  mean deviation (Jacobson's estimator, as TCP's retransmission timer). Such a frame could only give
+  a late result, and sending it would delay the fresh frames behind it. Frames only expire
+  while they wait for room: when there is room they are sent, so a budget below what the
+  hardware can do gives late results, not none.
+
+Frames without an arrival time (video jobs) never expire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DECREASE = 0.75  # multiplicative decrease of the window after a late batch
+GAIN = 0.25  # weight of the newest round trip in the smoothed estimates
+DEVIATIONS = 4.0  # round trip allowance = smoothed + DEVIATIONS x mean deviation
+
+
+@dataclass
+class LatencyBudget:
+    budget_s: float
+    max_window: int  # max batch size x batches in flight
+    window: int = field(init=False)
+    smoothed_s: float | None = field(default=None, init=False)
+    deviation_s: float = field(default=0.0, init=False)
+    _last_decrease: float = field(default=float("-inf"), init=False)
+
+    def __post_init__(self) -> None:
+        if self.budget_s <= 0 or self.max_window < 1:
+            raise ValueError("budget_s must be > 0 and max_window >= 1")
+        self.window = self.max_window
+
+    @property
+    def round_trip_target_s(self) -> float:
+        return self.budget_s / 2
+
+    @property
+    def round_trip_allowance_s(self) -> float:
+        """A round trip most batches finish within (0 before the first batch)."""
+        if self.smoothed_s is None:
+            return 0.0
+        return self.smoothed_s + DEVIATIONS * self.deviation_s
+
+    def deadline(self, received: float) -> float:
+        return received + self.budget_s
+
+    def send_by(self, deadline: float) -> float:
+        """Latest moment a frame with this deadline may still be sent."""
+        return deadline - self.round_trip_allowance_s
+
+    def observe(self, seconds: float, sent_at: float, window_full: bool) -> None:
+        """Feed one finished batch: its round trip, when it was sent, and whether the window was
+        full when it was (only then does an in-time batch show there is room to grow)."""
+        if self.smoothed_s is None:
+            self.smoothed_s, self.deviation_s = seconds, seconds / 2
+        else:
+            error = seconds - self.smoothed_s
+            self.smoothed_s += GAIN * error
+            self.deviation_s += GAIN * (abs(error) - self.deviation_s)
+        if seconds > self.round_trip_target_s:
+            # Batches sent before the last decrease saw the old window: one cut per episode.
+            if sent_at > self._last_decrease:
+                self.window = max(1, int(self.window * DECREASE))
+                self._last_decrease = sent_at + seconds
+        elif window_full:
+            self.window = min(self.max_window, self.window + 1)

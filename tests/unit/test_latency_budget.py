@@ -1,0 +1,54 @@
+"""LatencyBudget: the adaptive window and the round-trip allowance that decides expiry."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.inference.latency_budget import DECREASE, LatencyBudget
+
+
+def test_window_starts_open_and_shrinks_once_per_late_episode() -> None:
+    budget = LatencyBudget(budget_s=0.1, max_window=16)
+    assert budget.window == 16 and budget.round_trip_target_s == pytest.approx(0.05)
+    budget.observe(0.2, sent_at=1.0, window_full=True)  # late: 200 ms > 50 ms
+    assert budget.window == int(16 * DECREASE) == 12
+    # A batch sent before that cut was sized under the old window: no second cut for it.
+    budget.observe(0.2, sent_at=1.1, window_full=True)
+    assert budget.window == 12
+    # One sent after the cut (at 1.0 + 0.2) that is late again cuts again.
+    budget.observe(0.2, sent_at=1.25, window_full=True)
+    assert budget.window == 9
+
+
+def test_window_grows_only_when_it_was_the_limit_and_never_past_max_or_below_one() -> None:
+    budget = LatencyBudget(budget_s=0.1, max_window=3)
+    budget.window = 1
+    budget.observe(0.01, sent_at=0.0, window_full=False)
+    assert budget.window == 1  # in time, but the window was not what held frames back
+    budget.observe(0.01, sent_at=0.1, window_full=True)
+    budget.observe(0.01, sent_at=0.2, window_full=True)
+    budget.observe(0.01, sent_at=0.3, window_full=True)
+    assert budget.window == 3
+    for k in range(10):
+        budget.observe(1.0, sent_at=10.0 + 2 * k, window_full=True)
+    assert budget.window == 1
+
+
+def test_expiry_allows_for_a_conservative_round_trip() -> None:
+    budget = LatencyBudget(budget_s=0.1, max_window=8)
+    assert budget.deadline(5.0) == pytest.approx(5.1)
+    assert budget.send_by(5.1) == pytest.approx(5.1)  # no round trip seen yet
+    budget.observe(0.04, sent_at=0.0, window_full=False)
+    budget.observe(0.02, sent_at=0.1, window_full=False)
+    # smoothed = 0.04 + 0.25 * (0.02 - 0.04) = 0.035; deviation = 0.02 + 0.25 * (0.02 - 0.02)
+    assert budget.smoothed_s == pytest.approx(0.035)
+    assert budget.round_trip_allowance_s == pytest.approx(0.035 + 4 * 0.02)
+    assert budget.send_by(5.1) == pytest.approx(5.1 - 0.115)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"budget_s": 0, "max_window": 1}, {"budget_s": 1, "max_window": 0}]
+)
+def test_invalid_budget_is_rejected(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        LatencyBudget(**kwargs)
