@@ -12,11 +12,12 @@ inside `budget_s` from the frame's arrival at the gateway:
   work the hardware answers within half the budget: a GPU keeps large batches and several in
   flight, a small CPU deployment gets one or two frames. The other half is the wait for room.
 - Expiry: a waiting frame is dropped, unsent, once `age + round trip` would exceed the budget,
-  with the round trip estimated conservatively as the smoothed round trip plus four times its
-  mean deviation (Jacobson's estimator, as TCP's retransmission timer). Such a frame could only give
+  with the round trip estimated conservatively as the smoothed round trip plus twice its mean
+  deviation (Jacobson's estimator, as TCP's retransmission timer). Such a frame could only give
   a late result, and sending it would delay the fresh frames behind it. Frames only expire
   while they wait for room: when there is room they are sent, so a budget below what the
-  hardware can do gives late results, not none.
+  hardware can do gives late results, not none, and every frame may wait at least half the
+  budget.
 
 Frames without an arrival time (video jobs) never expire.
 """
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 
 DECREASE = 0.75  # multiplicative decrease of the window after a late batch
 GAIN = 0.25  # weight of the newest round trip in the smoothed estimates
-DEVIATIONS = 4.0  # round trip allowance = smoothed + DEVIATIONS x mean deviation
+DEVIATIONS = 2.0  # round trip allowance = smoothed + DEVIATIONS x mean deviation
 
 
 @dataclass
@@ -59,8 +60,11 @@ class LatencyBudget:
         return received + self.budget_s
 
     def send_by(self, deadline: float) -> float:
-        """Latest moment a frame with this deadline may still be sent."""
-        return deadline - self.round_trip_allowance_s
+        """Latest moment a frame with this deadline may still be sent: the allowance is capped at
+        half the budget, so every frame may wait at least that long for room. Without the cap a
+        noisy round trip would expire frames the moment they queue, and clients that send on
+        every reply would spin through frames that never get a chance."""
+        return deadline - min(self.round_trip_allowance_s, self.budget_s / 2)
 
     def observe(self, seconds: float, sent_at: float, window_full: bool) -> None:
         """Feed one finished batch: its round trip, when it was sent, and whether the window was

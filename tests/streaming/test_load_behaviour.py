@@ -121,7 +121,10 @@ async def test_health_stays_fast_while_eight_sessions_stream(api: ApiServer, str
     assert p99 < 0.050
 
 
-async def test_sixteen_sessions_share_batches_and_get_their_own_results(api: ApiServer) -> None:
+async def test_sixteen_sessions_share_batches_and_get_their_own_results(api_factory) -> None:
+    # A burst of 16 frames is about half a second of CPU work here: under the default latency
+    # budget most would expire (the next test). This one is about sharing batches and routing.
+    api = api_factory(STREAM_LATENCY_BUDGET_MS="0")
     per_session = [make_frames(8100 + s, 4) for s in range(16)]
     before = api.metrics()
 
@@ -147,3 +150,42 @@ async def test_sixteen_sessions_share_batches_and_get_their_own_results(api: Api
             boxes = [d["box"] for d in reply["result"]["detections"]]
             # this session's own plates, not a neighbour's: every sign matched by position
             assert all(any(iou(s.box, b) >= 0.5 for b in boxes) for s in frame.signs)
+
+
+async def test_latency_budget_expires_frames_unsent_and_answers_each_once(
+    api_factory, triton, stream_jpegs
+) -> None:
+    """16 sessions each keep one frame in flight: more work than the default budget (100 ms)
+    allows on this machine. Frames that could only be answered late are dropped before Triton
+    sees them; every frame still gets exactly one reply, in order."""
+    api = api_factory()
+    before_metrics = api.metrics()
+    await _sustainable_fps(api, stream_jpegs, frames=2)  # warm the gateway's Triton channel
+    before = await _inference_count(triton)
+
+    async def stream(offset: int) -> list[dict]:
+        replies = []
+        async with connect(api.ws(PIPELINE)) as ws:
+            for k in range(12):
+                await ws.send(stream_jpegs[(offset + k) % len(stream_jpegs)])
+                replies.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+        return replies
+
+    all_replies = await asyncio.gather(*(stream(s) for s in range(16)))
+    for replies in all_replies:
+        assert [r["frame_index"] for r in replies] == list(range(12))
+        assert all(("result" in r) != bool(r.get("dropped")) for r in replies)
+    results = sum(1 for replies in all_replies for r in replies if "result" in r)
+    dropped = sum(1 for replies in all_replies for r in replies if r.get("dropped"))
+    assert results > 0 and dropped > 0, (results, dropped)
+    after_metrics = api.metrics()
+    key = f'framegate_stream_frames_expired_total{{pipeline="{PIPELINE}"}}'
+    # Closed-loop sessions never fill their mailbox: every drop here is an expiry.
+    assert after_metrics[key] - before_metrics.get(key, 0) == dropped
+    window = after_metrics[f'framegate_batch_window_frames{{pipeline="{PIPELINE}"}}']
+    assert 1 <= window < 16  # the window closed in from max_size x max_inflight
+    deadline = time.monotonic() + 5
+    while (after := await _inference_count(triton)) - before < results:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    assert after - before == results, "expired frames never reached Triton"
