@@ -25,6 +25,10 @@ def bench_run(
     overload: Annotated[float, typer.Option(min=1.0, help="Offered load / best of a,b")] = 2.0,
     rows: Annotated[str, typer.Option(help="Which rows to run, a subset of 'abcde'")] = "abcde",
     bars: Annotated[bool, typer.Option(help="Also measure the latency bars of row c")] = True,
+    budgets: Annotated[
+        str,
+        typer.Option(help="Repeat row c at these latency budgets (ms, comma-separated, 0 = off)"),
+    ] = "0,200",
     triton_url: Annotated[
         str | None, typer.Option(help="Use this Triton (gRPC host:port) instead of starting one")
     ] = None,
@@ -45,10 +49,16 @@ def bench_run(
         raise typer.BadParameter(f"unknown pipeline {pipeline!r}; choose from {PIPELINE_KINDS}")
     if not rows or set(rows) - set("abcde"):
         raise typer.BadParameter(f"--rows must be a subset of 'abcde', got {rows!r}")
+    try:
+        extra = tuple(float(b) for b in budgets.split(",") if b.strip())
+    except ValueError:
+        raise typer.BadParameter(f"--budgets must be numbers in ms, got {budgets!r}") from None
+    if any(b < 0 for b in extra):
+        raise typer.BadParameter("--budgets must be >= 0 (0 = no budget)")
     config = bench.BenchConfig(
         pipeline=pipeline, duration_s=duration, warmup_s=warmup, sessions=sessions, batch=batch,
         concurrency=concurrency, overload_factor=overload, triton_url=triton_url, seed=seed,
-        frames=frames, rows=rows, bars=bars and "c" in rows,
+        frames=frames, rows=rows, bars=bars and "c" in rows, budgets=extra,
     )  # fmt: skip
     result = bench.run_bench(config, progress=lambda line: typer.echo(line, err=True))
     command = "framegate bench run " + " ".join(shlex.quote(a) for a in sys.argv[3:])

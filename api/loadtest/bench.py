@@ -152,12 +152,20 @@ def ratios(rows: dict[str, Row]) -> dict[str, dict[str, float | None]]:
         o = rows.get(other)
         if o is None:
             continue
-        out[f"c/{other}"] = {
-            "frames_per_s": ratio(c.frames_per_s, o.frames_per_s),
-            "p99_ms": ratio(c.latency_ms["p99"], o.latency_ms["p99"]),
-            "cpu_ms_per_frame": ratio(c.cpu_ms_per_frame, o.cpu_ms_per_frame),
-        }
+        out[f"c/{other}"] = _ratio_row(c, o)
+    # Row c at other latency budgets, against the limit (no bar: the default is row c).
+    if "a" in rows:
+        for key in sorted(k for k in rows if k.startswith("c") and k != "c"):
+            out[f"{key}/a"] = _ratio_row(rows[key], rows["a"])
     return out
+
+
+def _ratio_row(x: Row, y: Row) -> dict[str, float | None]:
+    return {
+        "frames_per_s": ratio(x.frames_per_s, y.frames_per_s),
+        "p99_ms": ratio(x.latency_ms["p99"], y.latency_ms["p99"]),
+        "cpu_ms_per_frame": ratio(x.cpu_ms_per_frame, y.cpu_ms_per_frame),
+    }
 
 
 def throughput_verdict(name: str, frames_ratio: float | None) -> str:
@@ -198,23 +206,24 @@ def explain_half_load(half: Row, single_ms: float, batch_ms: float | None) -> st
 
 
 def explain_overload(
-    over: Row, single_ms: float, batch_ms: float | None, sessions: int | None = None
+    over: Row, single_ms: float, batch_ms: float | None, budget_ms: float | None = None
 ) -> str:
-    parts = [
-        f"p99 {over.latency_ms['p99']:.0f} ms vs single frame {single_ms:.0f} ms: a frame that "
-        "arrives while its session's frame is in flight waits in the one-slot mailbox for up to "
-        "one whole batch, then runs in a full batch itself"
-    ]
-    if batch_ms:
-        parts.append(f"a batch's Triton time is {batch_ms:.0f} ms on average in this run")
-    if sessions and over.frames_per_s:
-        # Drops bound the queue per session (1 in flight + 1 waiting), not in total: with every
-        # session busy, Little's law puts the mean latency at about sessions / throughput.
+    parts = [f"p99 {over.latency_ms['p99']:.0f} ms vs single frame {single_ms:.0f} ms"]
+    if budget_ms:
         parts.append(
-            f"drops cap each session at one frame in flight, so {sessions} busy sessions keep "
-            f"about {sessions} frames in the system: {sessions} / {over.frames_per_s:.1f} "
-            f"frames/s = {sessions / over.frames_per_s * 1000:.0f} ms mean latency by Little's law"
+            f"delivered results are held to the latency budget (STREAM_LATENCY_BUDGET_MS="
+            f"{budget_ms:g}), which is above {OVERLOAD_BAR:g}x this run's single-frame latency, "
+            "and p99 lands near the budget (a frame may wait half of it for room, then its round "
+            "trip varies)"
         )
+    else:
+        parts.append(
+            "without a latency budget, drops only bound each session (1 in flight + 1 waiting), "
+            "so every busy session keeps a frame in the system and the wait grows with sessions "
+            "/ throughput (Little's law)"
+        )
+    if batch_ms:
+        parts.append(f"a batch's Triton round trip is {batch_ms:.0f} ms on average in this run")
     return "; ".join(parts)
 
 
@@ -281,7 +290,15 @@ def start_uvicorn(
         raise
 
 
-def api_env(triton_url: str, workdir: Path, batching: bool) -> dict[str, str]:
+def default_budget_ms() -> float:
+    from api.core.config import Settings
+
+    return float(Settings.model_fields["stream_latency_budget_ms"].default)
+
+
+def api_env(
+    triton_url: str, workdir: Path, batching: bool, budget_ms: float | None = None
+) -> dict[str, str]:
     from api.flags.flagfile import write_default
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -298,6 +315,8 @@ def api_env(triton_url: str, workdir: Path, batching: bool) -> dict[str, str]:
     }
     if not batching:
         env.update({"BATCH_MAX_SIZE": "1", "BATCH_MAX_INFLIGHT": "256"})
+    # Always explicit, so a value in the caller's environment cannot change what a row means.
+    env["STREAM_LATENCY_BUDGET_MS"] = f"{default_budget_ms() if budget_ms is None else budget_ms:g}"
     return env
 
 
@@ -451,6 +470,9 @@ class BenchConfig:
     frames: int = 64
     rows: str = "abcde"
     bars: bool = True
+    # Extra runs of row c at other latency budgets (ms, 0 = off), at the same offered load:
+    # the latency / throughput trade-off the budget makes.
+    budgets: tuple[float, ...] = (0.0, 200.0)
 
 
 def _say(progress: Callable[[str], None] | None, text: str) -> None:
@@ -570,6 +592,20 @@ def _run(
         finally:
             api.stop()
 
+    if "c" in config.rows:
+        for budget in config.budgets:
+            key = f"c{budget:g}"
+            env = api_env(url, workdir / key, batching=True, budget_ms=budget)
+            api = start_uvicorn(f"api_{key}", "api.main:app_factory", workdir / key, env)
+            try:
+                what = f"budget {budget:g} ms" if budget else "no latency budget"
+                _say(progress, f"{key}: full stack, batching on, {what}")
+                m, oc = saturate(api.http, api.process.pid, True, offered)
+                rows[key] = ws_row(key, f"full stack, batching on, {what}", m, oc)
+                _say(progress, _line(rows[key]))
+            finally:
+                api.stop()
+
     if "d" in config.rows:
         api = start_uvicorn("api_no_batching", "api.main:app_factory", workdir / "d",
                             api_env(url, workdir / "d", batching=False))  # fmt: skip
@@ -638,7 +674,7 @@ def _bars(config, api, kind, jpegs, sat: Row, saturate, progress) -> dict:
         "overload_bar": bar(
             "p99 of delivered results under 2x overload vs single-frame p50",
             over.latency_ms["p99"], p50, OVERLOAD_BAR,
-            explain_overload(over, p50, over_batch_ms, config.sessions),
+            explain_overload(over, p50, over_batch_ms, default_budget_ms()),
         ),
     }  # fmt: skip
 
@@ -676,7 +712,13 @@ def markdown(result: dict, command: str = "framegate bench run --write-docs") ->
         "frame for c–e (send → result) and per request (batch) for a and b. CPU per frame = CPU "
         "seconds of the processes doing the work in the window (a: the benchmark process; "
         "b: the gRPC client + Triton's process group; c, d: the API process + Triton's group; "
-        "e: the naive gateway process) / frames processed; the load generator is not counted.",
+        "e: the naive gateway process) / frames processed; the load generator is not counted. "
+        f"Rows c and d run with the default latency budget (`STREAM_LATENCY_BUDGET_MS="
+        f"{default_budget_ms():g}`: live frames that could only be answered later are dropped "
+        "before inference, and the frames at Triton at once adapt to it); rows "
+        + ", ".join(f"c{b:g}" for b in cfg.get("budgets", ()))
+        + " repeat row c at other budgets (0 = off), same offered load: the latency / "
+        "throughput trade-off the budget makes.",
         "",
         "```",
         f"$ {command}",

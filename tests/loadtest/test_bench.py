@@ -61,9 +61,10 @@ def test_bar_met_and_missed() -> None:
 
 def test_explanations_name_the_numbers() -> None:
     over = _row("c", 30.0, 500.0, 30.0, dropped=300)
-    text = bench.explain_overload(over, 60.0, 240.0, sessions=16)
+    text = bench.explain_overload(over, 60.0, 240.0, budget_ms=250)
     assert "500 ms" in text and "60 ms" in text and "240 ms" in text
-    assert "16 / 30.0 frames/s = 533 ms" in text
+    assert "STREAM_LATENCY_BUDGET_MS=250" in text
+    assert "Little's law" in bench.explain_overload(over, 60.0, None, budget_ms=0)
     half = _row("c50", 15.0, 200.0, 30.0, detail={"batch_size_mean": 3.5})
     assert "3.5" in bench.explain_half_load(half, 60.0, 120.0)
 
@@ -126,10 +127,12 @@ def test_smoke_run_every_row(triton) -> None:
         sessions=4,
         triton_url=triton.grpc_url,
         frames=8,
+        budgets=(0.0,),
     )
     result = bench.run_bench(config)
     assert result["schema"] == bench.SCHEMA
-    assert set(result["rows"]) == set("abcde")
+    assert set(result["rows"]) == {*"abcde", "c0"}
+    assert "no latency budget" in result["rows"]["c0"]["name"]
     for key, row in result["rows"].items():
         assert row["frames"] > 0, key
         assert row["frames_per_s"] > 0, key
@@ -138,18 +141,29 @@ def test_smoke_run_every_row(triton) -> None:
         assert row["cpu_ms_per_frame"] > 0, key
     for key in "cde":
         assert result["rows"][key]["offered_fps"] > 0
-    assert set(result["ratios"]) == {"c/a", "c/b", "c/d", "c/e"}
+    assert set(result["ratios"]) == {"c/a", "c/b", "c/d", "c/e", "c0/a"}
     bars = result["bars"]
     assert bars["single_frame_latency_ms"]["count"] > 0
     for name in ("half_load_bar", "overload_bar"):
         assert isinstance(bars[name]["met"], bool)
         assert bars[name]["met"] or bars[name]["why_missed"]
     assert result["machine"]["nproc"]
-    assert "| c/a |" in bench.markdown(result)
+    text = bench.markdown(result)
+    assert "| c/a |" in text and "| c0/a |" in text and "STREAM_LATENCY_BUDGET_MS=100" in text
     leftover = _our_children() - before  # every API / naive gateway process was stopped
     for pid in leftover:
         os.kill(pid, signal.SIGKILL)
     assert not leftover
+
+
+def test_api_env_pins_the_latency_budget_of_each_row(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("STREAM_LATENCY_BUDGET_MS", "999")  # must not leak into a row
+    default = bench.api_env("127.0.0.1:1", tmp_path / "c", batching=True)
+    assert default["STREAM_LATENCY_BUDGET_MS"] == f"{bench.default_budget_ms():g}" == "100"
+    off = bench.api_env("127.0.0.1:1", tmp_path / "c0", batching=True, budget_ms=0)
+    assert off["STREAM_LATENCY_BUDGET_MS"] == "0"
+    unbatched = bench.api_env("127.0.0.1:1", tmp_path / "d", batching=False)
+    assert unbatched["BATCH_MAX_SIZE"] == "1"
 
 
 def test_throughput_bars_are_marked_met_or_missed() -> None:
