@@ -54,7 +54,9 @@ class MicroBatcher:
         if max_size < 1 or max_inflight < 1 or max_delay_s < 0:
             raise ValueError("max_size and max_inflight must be >= 1 and max_delay_s >= 0")
         self.budget = (
-            LatencyBudget(latency_budget_s, max_size * max_inflight) if latency_budget_s else None
+            LatencyBudget(latency_budget_s, max_size * max_inflight, max_inflight)
+            if latency_budget_s
+            else None
         )
         self._infer = infer
         self._max_size = max_size
@@ -102,7 +104,10 @@ class MicroBatcher:
         if self._batches_inflight >= self._max_inflight:
             return 0
         if self._live_pending():
-            return min(self._max_size, self.budget.window - self._frames_inflight)
+            # Spread the window over the slots: on CPU instances parallelism comes from requests
+            # side by side, and one batch taking the whole window would leave the others idle.
+            per_slot = -(-self.budget.window // self._max_inflight)
+            return min(self._max_size, per_slot, self.budget.window - self._frames_inflight)
         return self._max_size
 
     async def _dispatch(self) -> None:
@@ -123,9 +128,29 @@ class MicroBatcher:
                 except TimeoutError:
                     break
             room = await self._wait_for_room()
-            batch, self._pending = self._pending[:room], self._pending[room:]
+            batch = self._take(room)
             if batch:
                 self._start(batch)
+
+    def _take(self, room: int) -> list[_Item]:
+        """The next batch. Without a budget: first come, first served. With one, live frames go
+        newest first: under overload the freshest results are the useful ones, and the older
+        frames expire instead of delaying them. Video-job frames keep their order and get at
+        least one place per batch, so a streaming overload cannot starve a job."""
+        if room <= 0:
+            return []
+        if self.budget is None:
+            batch, self._pending = self._pending[:room], self._pending[room:]
+            return batch
+        live = [item for item in self._pending if item.deadline is not None]
+        jobs = [item for item in self._pending if item.deadline is None]
+        n_jobs = min(len(jobs), max(room - len(live), 1))
+        batch = (
+            jobs[:n_jobs] + sorted(live, key=lambda i: i.enqueued, reverse=True)[: room - n_jobs]
+        )
+        taken = {id(item) for item in batch}
+        self._pending = [item for item in self._pending if id(item) not in taken]
+        return batch
 
     async def _wait_for_room(self) -> int:
         """Wait until a batch may go, expiring live frames as their time runs out meanwhile.

@@ -6,11 +6,14 @@ overload, queueing (not compute) is what makes results late. Two rules keep deli
 inside `budget_s` from the frame's arrival at the gateway:
 
 - Window (AIMD, as TCP's congestion window and Clipper's adaptive batching): the frames at
-  Triton at once, over all batches in flight. A batch whose round trip took longer than half the
-  budget shrinks the window multiplicatively (at most once per round trip); a batch sent while
+  Triton at once, over all batches in flight. When the smoothed round trip is over half the
+  budget the window shrinks multiplicatively (at most once per round trip); a batch sent while
   the window was full that came back in time grows it by one. The window settles at the most
   work the hardware answers within half the budget: a GPU keeps large batches and several in
-  flight, a small CPU deployment gets one or two frames. The other half is the wait for room.
+  flight, a small CPU deployment one frame per batch slot. The other half is the wait for room.
+  Decisions use the smoothed round trip, not single batches: one slow batch on a noisy machine
+  must not halve the throughput. The window never drops below `min_window` (one frame per batch
+  slot), so the server's parallel instances are never left idle by the budget itself.
 - Expiry: a waiting frame is dropped, unsent, once `age + round trip` would exceed the budget,
   with the round trip estimated conservatively as the smoothed round trip plus twice its mean
   deviation (Jacobson's estimator, as TCP's retransmission timer). Such a frame could only give
@@ -35,14 +38,15 @@ DEVIATIONS = 2.0  # round trip allowance = smoothed + DEVIATIONS x mean deviatio
 class LatencyBudget:
     budget_s: float
     max_window: int  # max batch size x batches in flight
+    min_window: int = 1  # batches in flight: one frame each
     window: int = field(init=False)
     smoothed_s: float | None = field(default=None, init=False)
     deviation_s: float = field(default=0.0, init=False)
     _last_decrease: float = field(default=float("-inf"), init=False)
 
     def __post_init__(self) -> None:
-        if self.budget_s <= 0 or self.max_window < 1:
-            raise ValueError("budget_s must be > 0 and max_window >= 1")
+        if self.budget_s <= 0 or not 1 <= self.min_window <= self.max_window:
+            raise ValueError("budget_s must be > 0 and 1 <= min_window <= max_window")
         self.window = self.max_window
 
     @property
@@ -75,10 +79,10 @@ class LatencyBudget:
             error = seconds - self.smoothed_s
             self.smoothed_s += GAIN * error
             self.deviation_s += GAIN * (abs(error) - self.deviation_s)
-        if seconds > self.round_trip_target_s:
+        if self.smoothed_s > self.round_trip_target_s:
             # Batches sent before the last decrease saw the old window: one cut per episode.
             if sent_at > self._last_decrease:
-                self.window = max(1, int(self.window * DECREASE))
+                self.window = max(self.min_window, int(self.window * DECREASE))
                 self._last_decrease = sent_at + seconds
-        elif window_full:
+        elif window_full and seconds <= self.round_trip_target_s:
             self.window = min(self.max_window, self.window + 1)

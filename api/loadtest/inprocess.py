@@ -18,6 +18,7 @@ taken from the model repository the way the Triton models take it:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -150,7 +151,7 @@ class InProcessPipelines:
 
 
 def measure_pipeline(
-    pipelines: InProcessPipelines,
+    pipelines: InProcessPipelines | Sequence[InProcessPipelines],
     kind: str,
     jpegs: Sequence[bytes],
     batch: int,
@@ -159,40 +160,66 @@ def measure_pipeline(
     min_requests: int = 5,
     monitor: CpuMonitor | None = None,
 ) -> Measurement:
-    """Closed loop, one caller: batches of `batch` JPEGs through FramePipeline.process, after
-    `warmup` unmeasured batches; runs until both `duration_s` and `min_requests` are reached."""
+    """Closed loop: batches of `batch` JPEGs through FramePipeline.process, after `warmup`
+    unmeasured batches; runs until both `duration_s` and `min_requests` are reached.
+
+    Given several InProcessPipelines, each is one caller on its own thread with its own ONNX
+    Runtime sessions, as Triton runs one per model instance (ONNX Runtime and OpenCV release the
+    GIL while they compute)."""
+    callers = [pipelines] if isinstance(pipelines, InProcessPipelines) else list(pipelines)
     for i in range(warmup):
-        pipelines.process(kind, cycle_batch(jpegs, i, batch))
-    latencies: list[float] = []
-    errors = objects = 0
+        for caller in callers:
+            caller.process(kind, cycle_batch(jpegs, i, batch))
     monitor = monitor or CpuMonitor()
+    outcomes: list[tuple[list[float], int, int]] = [([], 0, 0)] * len(callers)
     monitor.start()
     started = time.perf_counter()
-    index = warmup
-    while len(latencies) < min_requests or time.perf_counter() - started < duration_s:
-        frames = cycle_batch(jpegs, index, batch)
-        t0 = time.perf_counter()
-        results = pipelines.process(kind, frames)
-        latencies.append(time.perf_counter() - t0)
-        e, o = count_results(results)
-        errors, objects, index = errors + e, objects + o, index + 1
+
+    def loop(n: int) -> None:
+        latencies: list[float] = []
+        errors = objects = 0
+        index = warmup + n * 7919  # callers start at different frames
+        while len(latencies) < min_requests or time.perf_counter() - started < duration_s:
+            frames = cycle_batch(jpegs, index, batch)
+            t0 = time.perf_counter()
+            results = callers[n].process(kind, frames)
+            latencies.append(time.perf_counter() - t0)
+            e, o = count_results(results)
+            errors, objects, index = errors + e, objects + o, index + 1
+        outcomes[n] = (latencies, errors, objects)
+
+    if len(callers) == 1:
+        loop(0)
+    else:
+        threads = [threading.Thread(target=loop, args=(n,)) for n in range(len(callers))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     seconds = time.perf_counter() - started
     cpu = monitor.stop()
+    latencies = [lat for outcome in outcomes for lat in outcome[0]]
     frames_done = len(latencies) * batch
     return Measurement(
         target="in-process",
         subject=f"pipeline {kind}",
         batch=batch,
-        concurrency=1,
+        concurrency=len(callers),
         requests=len(latencies),
         frames=frames_done,
         seconds=round(seconds, 3),
         frames_per_s=round(frames_done / seconds, 2),
         latency_ms=latency_summary(latencies),
-        frame_errors=errors,
-        objects=objects,
+        frame_errors=sum(outcome[1] for outcome in outcomes),
+        objects=sum(outcome[2] for outcome in outcomes),
         cpu=cpu,
     )
+
+
+def instance_count(kind: str, repository: Path = MODEL_REPOSITORY, config_name: str = "cpu") -> int:
+    """Instances of `pipeline_<kind>` in its config: the callers an in-process run mirrors."""
+    config = load_config(repository / f"pipeline_{kind}", config_name)
+    return sum(group.count for group in config.instance_group) or 1
 
 
 def measure_model(

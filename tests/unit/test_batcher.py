@@ -150,7 +150,9 @@ async def test_window_limits_live_frames_at_triton_but_not_job_frames() -> None:
     await _until(lambda: fake.batches)
     for _ in range(20):
         await asyncio.sleep(0)  # give the dispatcher every chance to send more
-    assert fake.batches == [[b"0"]]  # one frame at Triton; a slot is free but the window is not
+    # One frame at Triton (the newest: live frames go newest first); a slot is free, the window
+    # is not.
+    assert fake.batches == [[b"2"]]
     fake.gate.set()
     await asyncio.wait_for(asyncio.gather(*live), 5)
     fake.gate.clear()
@@ -159,6 +161,25 @@ async def test_window_limits_live_frames_at_triton_but_not_job_frames() -> None:
     assert [b"j0", b"j1", b"j2"] in fake.batches  # job frames alone batch up to max_size
     fake.gate.set()
     await asyncio.wait_for(asyncio.gather(*jobs), 5)
+    await batcher.close()
+
+
+async def test_live_frames_go_newest_first_and_job_frames_are_not_starved() -> None:
+    fake = FakeTriton()
+    fake.gate.clear()
+    batcher = MicroBatcher(
+        fake.infer, max_size=2, max_delay_s=0, max_inflight=1, latency_budget_s=60
+    )
+    first = batcher.submit(b"first", received=time.monotonic())
+    await _until(lambda: fake.batches)
+    now = time.monotonic()
+    job = batcher.submit(b"job")
+    waiting = [batcher.submit(f"live{i}".encode(), received=now + i) for i in range(3)]
+    fake.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, job, *waiting), 5)
+    # The job frame got a place in the very next batch; live frames newest first.
+    assert fake.batches[1] == [b"job", b"live2"]
+    assert fake.batches[2:] == [[b"live1", b"live0"]]
     await batcher.close()
 
 

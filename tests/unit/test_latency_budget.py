@@ -55,3 +55,23 @@ def test_expiry_allows_for_a_conservative_round_trip() -> None:
 def test_invalid_budget_is_rejected(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         LatencyBudget(**kwargs)
+
+
+def test_one_slow_batch_among_fast_ones_does_not_cut_the_window() -> None:
+    budget = LatencyBudget(budget_s=0.1, max_window=8)
+    for k in range(10):
+        budget.observe(0.02, sent_at=k * 0.1, window_full=False)
+    budget.observe(0.09, sent_at=1.0, window_full=False)  # one outlier over the 50 ms target
+    assert budget.window == 8
+    for k in range(10):  # a lasting slowdown does
+        budget.observe(0.09, sent_at=2.0 + k * 0.2, window_full=False)
+    assert budget.window < 8
+
+
+def test_window_never_drops_below_one_frame_per_batch_slot() -> None:
+    budget = LatencyBudget(budget_s=0.1, max_window=16, min_window=2)
+    for k in range(20):
+        budget.observe(1.0, sent_at=k * 2.0, window_full=True)
+    assert budget.window == 2
+    with pytest.raises(ValueError):
+        LatencyBudget(budget_s=0.1, max_window=2, min_window=3)
