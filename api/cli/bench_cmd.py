@@ -28,7 +28,7 @@ def bench_run(
     budgets: Annotated[
         str,
         typer.Option(help="Repeat row c at these latency budgets (ms, comma-separated, 0 = off)"),
-    ] = "0,200",
+    ] = "0,150",
     triton_url: Annotated[
         str | None, typer.Option(help="Use this Triton (gRPC host:port) instead of starting one")
     ] = None,

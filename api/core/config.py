@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     stream_auth_token: str | None = None
     # End-to-end target for a live frame (arrival at the gateway to result), enforced by dropping
     # frames that could only be answered later and by capping batch sizes (0 = no budget).
-    stream_latency_budget_ms: float = Field(100.0, ge=0)
+    stream_latency_budget_ms: float = Field(80.0, ge=0)
 
     # Micro-batching towards Triton
     batch_max_size: int = Field(8, ge=1, le=16)

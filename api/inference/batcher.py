@@ -21,6 +21,10 @@ from dataclasses import dataclass
 
 from api.inference.latency_budget import LatencyBudget
 
+# The window's floor: one frame per batch slot keeps a server's parallel instances busy, but no
+# more than this, or a setup with hundreds of slots (one request per frame) escapes the budget.
+MIN_WINDOW = 4
+
 InferBatch = Callable[[list[bytes]], Awaitable[list[dict]]]
 BatchObserver = Callable[[int, float], None]  # (batch size, seconds at Triton)
 
@@ -54,7 +58,7 @@ class MicroBatcher:
         if max_size < 1 or max_inflight < 1 or max_delay_s < 0:
             raise ValueError("max_size and max_inflight must be >= 1 and max_delay_s >= 0")
         self.budget = (
-            LatencyBudget(latency_budget_s, max_size * max_inflight, max_inflight)
+            LatencyBudget(latency_budget_s, max_size * max_inflight, min(max_inflight, MIN_WINDOW))
             if latency_budget_s
             else None
         )

@@ -473,7 +473,7 @@ class BenchConfig:
     bars: bool = True
     # Extra runs of row c at other latency budgets (ms, 0 = off), at the same offered load:
     # the latency / throughput trade-off the budget makes.
-    budgets: tuple[float, ...] = (0.0, 200.0)
+    budgets: tuple[float, ...] = (0.0, 150.0)
 
 
 def _say(progress: Callable[[str], None] | None, text: str) -> None:

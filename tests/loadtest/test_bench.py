@@ -149,7 +149,7 @@ def test_smoke_run_every_row(triton) -> None:
         assert bars[name]["met"] or bars[name]["why_missed"]
     assert result["machine"]["nproc"]
     text = bench.markdown(result)
-    assert "| c/a |" in text and "| c0/a |" in text and "STREAM_LATENCY_BUDGET_MS=100" in text
+    assert "| c/a |" in text and "| c0/a |" in text and "STREAM_LATENCY_BUDGET_MS=80" in text
     leftover = _our_children() - before  # every API / naive gateway process was stopped
     for pid in leftover:
         os.kill(pid, signal.SIGKILL)
@@ -159,7 +159,7 @@ def test_smoke_run_every_row(triton) -> None:
 def test_api_env_pins_the_latency_budget_of_each_row(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("STREAM_LATENCY_BUDGET_MS", "999")  # must not leak into a row
     default = bench.api_env("127.0.0.1:1", tmp_path / "c", batching=True)
-    assert default["STREAM_LATENCY_BUDGET_MS"] == f"{bench.default_budget_ms():g}" == "100"
+    assert default["STREAM_LATENCY_BUDGET_MS"] == f"{bench.default_budget_ms():g}" == "80"
     off = bench.api_env("127.0.0.1:1", tmp_path / "c0", batching=True, budget_ms=0)
     assert off["STREAM_LATENCY_BUDGET_MS"] == "0"
     unbatched = bench.api_env("127.0.0.1:1", tmp_path / "d", batching=False)

@@ -155,7 +155,7 @@ async def test_sixteen_sessions_share_batches_and_get_their_own_results(api_fact
 async def test_latency_budget_expires_frames_unsent_and_answers_each_once(
     api_factory, triton, stream_jpegs
 ) -> None:
-    """16 sessions each keep one frame in flight: more work than the default budget (100 ms)
+    """16 sessions each keep one frame in flight: more work than the default budget (80 ms)
     allows on this machine. Frames that could only be answered late are dropped before Triton
     sees them; every frame still gets exactly one reply, in order."""
     api = api_factory()

@@ -183,6 +183,16 @@ async def test_live_frames_go_newest_first_and_job_frames_are_not_starved() -> N
     await batcher.close()
 
 
+async def test_one_request_per_frame_setups_stay_under_the_budget_window() -> None:
+    # BATCH_MAX_SIZE=1 with hundreds of slots must not make the window's floor hundreds of frames.
+    batcher = MicroBatcher(
+        FakeTriton().infer, max_size=1, max_delay_s=0, max_inflight=256, latency_budget_s=0.1
+    )
+    assert batcher.budget is not None
+    assert batcher.budget.max_window == 256 and batcher.budget.min_window == 4
+    await batcher.close()
+
+
 def test_invalid_limits_are_rejected() -> None:
     with pytest.raises(ValueError):
         MicroBatcher(FakeTriton().infer, max_size=0)
