@@ -382,9 +382,11 @@ async def ws_saturation(
             await asyncio.sleep(0.01)
         await asyncio.sleep(max(load.t0 + warmup_s - time.perf_counter(), 0))
         cpu.start()
+        generator_started = time.process_time()  # this process is the load generator
         window["start"] = time.perf_counter() - load.t0
         await asyncio.sleep(max(load.t0 + warmup_s + duration_s - time.perf_counter(), 0))
         window["cpu_s"] = cpu.stop()
+        window["generator_cpu_s"] = time.process_time() - generator_started
         window["end"] = time.perf_counter() - load.t0
 
     prober = asyncio.create_task(probe())
@@ -407,6 +409,7 @@ async def ws_saturation(
         "dropped": dropped,
         "result_errors": result_errors,
         "cpu_s": round(window["cpu_s"], 3),
+        "generator_cores": round(window["generator_cpu_s"] / max(end - start, 1e-9), 2),
         "offered_fps": round(total_fps, 2),
         "report": {
             k: report.get(k)
@@ -420,7 +423,7 @@ def ws_row(key: str, name: str, m: dict, other_cores: float | None = None) -> Ro
     seconds = m["seconds"] or 1e-9
     frames = m["frames"]
     server = m.get("server", {})
-    detail = {"ws_report": m["report"]}
+    detail = {"ws_report": m["report"], "generator_cores": m.get("generator_cores")}
     batch_mean = _batch_size_mean(server)
     if batch_mean is not None:
         detail["batch_size_mean"] = batch_mean
@@ -731,7 +734,9 @@ def markdown(result: dict, command: str = "framegate bench run --write-docs") ->
         "frame for c–e (send → result) and per request (batch) for a and b. CPU per frame = CPU "
         "seconds of the processes doing the work in the window (a: the benchmark process; "
         "b: the gRPC client + Triton's process group; c, d: the API process + Triton's group; "
-        "e: the naive gateway process) / frames processed; the load generator is not counted. "
+        "e: the naive gateway process) / frames processed; the load generator (this benchmark "
+        "process, open loop, on the same cores) is not counted in it but has its own column, as "
+        f"does other people's load; the machine has {facts.get('nproc', '?')} cores. "
         f"Rows c and d run with the default latency budget (`STREAM_LATENCY_BUDGET_MS="
         f"{default_budget_ms():g}`: live frames that could only be answered later are dropped "
         "before inference, and the frames at Triton at once adapt to it); rows "
@@ -754,8 +759,8 @@ def markdown(result: dict, command: str = "framegate bench run --write-docs") ->
         f"| pipeline | `{cfg['pipeline']}`; {cfg['frames']} synthetic JPEGs, seed {cfg['seed']} |",
         "",
         "| row | what | offered frames/s | frames/s | p50 ms | p99 ms | CPU ms/frame | frames "
-        "| dropped | result errors | other load (cores) |",
-        "|" + " --- |" * 11,
+        "| dropped | result errors | load generator (cores) | other load (cores) |",
+        "|" + " --- |" * 12,
     ]
     for key in sorted(rows):
         r = rows[key]
@@ -763,7 +768,8 @@ def markdown(result: dict, command: str = "framegate bench run --write-docs") ->
             f"| {key} | {r['name']} | {_fmt(r['offered_fps'], 1)} | {r['frames_per_s']:.1f} "
             f"| {r['latency_ms']['p50']:.1f} | {r['latency_ms']['p99']:.1f} "
             f"| {r['cpu_ms_per_frame']:.1f} | {r['frames']} | {r['dropped']} "
-            f"| {r['result_errors']} | {_fmt(r['other_cores'])} |"
+            f"| {r['result_errors']} | {_fmt(r.get('detail', {}).get('generator_cores'))} "
+            f"| {_fmt(r['other_cores'])} |"
         )
     if result["ratios"]:
         lines += [

@@ -141,6 +141,7 @@ def test_smoke_run_every_row(triton) -> None:
         assert row["cpu_ms_per_frame"] > 0, key
     for key in "cde":
         assert result["rows"][key]["offered_fps"] > 0
+        assert result["rows"][key]["detail"]["generator_cores"] > 0  # the client's own CPU
     assert set(result["ratios"]) == {"c/a", "c/b", "c/d", "c/e", "c0/a"}
     bars = result["bars"]
     assert bars["single_frame_latency_ms"]["count"] > 0
@@ -150,6 +151,7 @@ def test_smoke_run_every_row(triton) -> None:
     assert result["machine"]["nproc"]
     text = bench.markdown(result)
     assert "| c/a |" in text and "| c0/a |" in text and "STREAM_LATENCY_BUDGET_MS=80" in text
+    assert "load generator (cores)" in text
     leftover = _our_children() - before  # every API / naive gateway process was stopped
     for pid in leftover:
         os.kill(pid, signal.SIGKILL)
