@@ -13,7 +13,10 @@ inside `budget_s` from the frame's arrival at the gateway:
   flight, a small CPU deployment one frame per batch slot. The other half is the wait for room.
   Decisions use the smoothed round trip, not single batches: one slow batch on a noisy machine
   must not halve the throughput. The window never drops below `min_window` (one frame per batch
-  slot), so the server's parallel instances are never left idle by the budget itself.
+  slot), so the server's parallel instances are never left idle by the budget itself. It starts
+  there too and doubles per in-time full window until the first late one (TCP's slow start): a
+  cold server is not handed a burst it cannot answer in time, and a GPU still reaches large
+  batches within a few round trips.
 - Expiry: a waiting frame is dropped, unsent, once `age + round trip` would exceed the budget,
   with the round trip estimated conservatively as the smoothed round trip plus twice its mean
   deviation (Jacobson's estimator, as TCP's retransmission timer). Such a frame could only give
@@ -40,6 +43,7 @@ class LatencyBudget:
     max_window: int  # max batch size x batches in flight
     min_window: int = 1  # batches in flight: one frame each
     window: int = field(init=False)
+    slow_start: bool = field(default=True, init=False)
     smoothed_s: float | None = field(default=None, init=False)
     deviation_s: float = field(default=0.0, init=False)
     _last_decrease: float = field(default=float("-inf"), init=False)
@@ -47,7 +51,7 @@ class LatencyBudget:
     def __post_init__(self) -> None:
         if self.budget_s <= 0 or not 1 <= self.min_window <= self.max_window:
             raise ValueError("budget_s must be > 0 and 1 <= min_window <= max_window")
-        self.window = self.max_window
+        self.window = self.min_window
 
     @property
     def round_trip_target_s(self) -> float:
@@ -84,5 +88,7 @@ class LatencyBudget:
             if sent_at > self._last_decrease:
                 self.window = max(self.min_window, int(self.window * DECREASE))
                 self._last_decrease = sent_at + seconds
+                self.slow_start = False
         elif window_full and seconds <= self.round_trip_target_s:
-            self.window = min(self.max_window, self.window + 1)
+            grown = self.window * 2 if self.slow_start else self.window + 1
+            self.window = min(self.max_window, grown)

@@ -144,7 +144,8 @@ async def test_window_limits_live_frames_at_triton_but_not_job_frames() -> None:
     batcher = MicroBatcher(
         fake.infer, max_size=4, max_delay_s=0, max_inflight=2, latency_budget_s=60
     )
-    assert batcher.budget is not None and batcher.budget.window == 8  # max_size x max_inflight
+    assert batcher.budget is not None and batcher.budget.max_window == 8  # size x inflight
+    assert batcher.budget.window == 2  # slow start: one frame per slot
     batcher.budget.window = 1
     live = [batcher.submit(str(i).encode(), received=time.monotonic()) for i in range(3)]
     await _until(lambda: fake.batches)

@@ -7,9 +7,24 @@ import pytest
 from api.inference.latency_budget import DECREASE, LatencyBudget
 
 
-def test_window_starts_open_and_shrinks_once_per_late_episode() -> None:
+def test_window_slow_starts_from_its_floor_then_grows_one_at_a_time() -> None:
+    budget = LatencyBudget(budget_s=0.1, max_window=32, min_window=2)
+    assert budget.window == 2  # a cold server gets no burst
+    for k, expected in enumerate((4, 8, 16, 32, 32)):
+        budget.observe(0.01, sent_at=k * 0.1, window_full=True)
+        assert budget.window == expected
+    budget.observe(0.5, sent_at=1.0, window_full=True)  # the first late round trip
+    assert budget.window == 24 and not budget.slow_start
+    for k in range(30):  # in time again: smoothed back under target, then +1 per full window
+        budget.observe(0.001, sent_at=3.0 + k * 0.1, window_full=True)
+    assert 24 < budget.window <= 32
+    assert budget.window < 24 + 30
+
+
+def test_window_shrinks_once_per_late_episode() -> None:
     budget = LatencyBudget(budget_s=0.1, max_window=16)
-    assert budget.window == 16 and budget.round_trip_target_s == pytest.approx(0.05)
+    budget.window = 16
+    assert budget.round_trip_target_s == pytest.approx(0.05)
     budget.observe(0.2, sent_at=1.0, window_full=True)  # late: 200 ms > 50 ms
     assert budget.window == int(16 * DECREASE) == 12
     # A batch sent before that cut was sized under the old window: no second cut for it.
@@ -22,6 +37,7 @@ def test_window_starts_open_and_shrinks_once_per_late_episode() -> None:
 
 def test_window_grows_only_when_it_was_the_limit_and_never_past_max_or_below_one() -> None:
     budget = LatencyBudget(budget_s=0.1, max_window=3)
+    budget.slow_start = False
     budget.window = 1
     budget.observe(0.01, sent_at=0.0, window_full=False)
     assert budget.window == 1  # in time, but the window was not what held frames back
@@ -59,6 +75,7 @@ def test_invalid_budget_is_rejected(kwargs: dict) -> None:
 
 def test_one_slow_batch_among_fast_ones_does_not_cut_the_window() -> None:
     budget = LatencyBudget(budget_s=0.1, max_window=8)
+    budget.window = 8
     for k in range(10):
         budget.observe(0.02, sent_at=k * 0.1, window_full=False)
     budget.observe(0.09, sent_at=1.0, window_full=False)  # one outlier over the 50 ms target
