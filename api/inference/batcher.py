@@ -5,10 +5,10 @@ Up to `max_inflight` batches are at Triton at once; while all slots are busy fra
 collecting, so batches grow exactly when the server is the bottleneck. Each caller awaits its own
 future; an error fails only the callers of the batch it happened in.
 
-With a latency budget (api/inference/latency_budget.py), live frames (submitted with their arrival
-time) also wait for room in an adaptive window of frames at Triton, and expire, unsent, once they
-could only be answered late: their callers get `FrameExpired` the moment that happens, so their
-sessions can move on to a fresher frame at once.
+With a latency budget (api/inference/latency_budget.py), every frame also waits for room in an
+adaptive window of frames at Triton, and live frames (submitted with their arrival time) expire,
+unsent, once they could only be answered late: their callers get `FrameExpired` the moment that
+happens, so their sessions can move on to a fresher frame at once.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ class MicroBatcher:
         self._pending: list[_Item] = []
         self._batches_inflight = 0
         self._frames_inflight = 0
+        self._jobs_turn = False  # alternates one-frame batches between jobs and live frames
         self._arrived = asyncio.Event()
         self._freed = asyncio.Event()  # a batch came back
         self._tasks: set[asyncio.Task[None]] = set()
@@ -100,32 +101,32 @@ class MicroBatcher:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _live_pending(self) -> bool:
-        return self.budget is not None and any(i.deadline is not None for i in self._pending)
-
     def _room(self) -> int:
-        """Frames the next batch may carry now (0: wait for a batch to come back)."""
+        """Frames the next batch may carry now (0: wait for a batch to come back). With a budget
+        the window bounds every frame at Triton, job frames too: a big job batch would otherwise
+        hold the cores while live frames expire behind it."""
         if self._batches_inflight >= self._max_inflight:
             return 0
-        if self._live_pending():
-            # Spread the window over the slots: on CPU instances parallelism comes from requests
-            # side by side, and one batch taking the whole window would leave the others idle.
-            per_slot = -(-self.budget.window // self._max_inflight)
-            return min(self._max_size, per_slot, self.budget.window - self._frames_inflight)
-        return self._max_size
+        if self.budget is None:
+            return self._max_size
+        # Spread the window over the slots: on CPU instances parallelism comes from requests side
+        # by side, and one batch taking the whole window would leave the others idle.
+        per_slot = -(-self.budget.window // self._max_inflight)
+        return min(self._max_size, per_slot, self.budget.window - self._frames_inflight)
 
     async def _dispatch(self) -> None:
         while True:
-            await self._arrived.wait()
-            self._prune()
             if not self._pending:
                 self._arrived.clear()
+                await self._arrived.wait()
+            self._prune()
+            if not self._pending:
                 continue
             deadline = self._pending[0].enqueued + self._max_delay_s
-            while (
-                len(self._pending) < max(self._room(), 1)
-                and (left := deadline - time.monotonic()) > 0
-            ):
+            # Fill towards a full batch until the oldest frame has waited max_delay_s; with a
+            # budget, a full batch is what the window has room for.
+            target = self._max_size if self.budget is None else max(self._room(), 1)
+            while len(self._pending) < target and (left := deadline - time.monotonic()) > 0:
                 self._arrived.clear()
                 try:
                     await asyncio.wait_for(self._arrived.wait(), left)
@@ -138,20 +139,29 @@ class MicroBatcher:
 
     def _take(self, room: int) -> list[_Item]:
         """The next batch. Without a budget: first come, first served. With one, live frames go
-        newest first: under overload the freshest results are the useful ones, and the older
-        frames expire instead of delaying them. Video-job frames keep their order and get at
-        least one place per batch, so a streaming overload cannot starve a job."""
+        newest first (latest deadline): under overload the freshest results are the useful ones,
+        and the older frames expire instead of delaying them. Video-job frames keep their order.
+        When both wait, jobs get one place per batch, or every other batch when a batch is one
+        frame: neither a streaming overload nor a 16-frame job chunk starves the other."""
         if room <= 0:
             return []
         if self.budget is None:
             batch, self._pending = self._pending[:room], self._pending[room:]
             return batch
-        live = [item for item in self._pending if item.deadline is not None]
-        jobs = [item for item in self._pending if item.deadline is None]
-        n_jobs = min(len(jobs), max(room - len(live), 1))
-        batch = (
-            jobs[:n_jobs] + sorted(live, key=lambda i: i.enqueued, reverse=True)[: room - n_jobs]
+        live = sorted(
+            (item for item in self._pending if item.deadline is not None),
+            key=lambda item: item.deadline,
+            reverse=True,
         )
+        jobs = [item for item in self._pending if item.deadline is None]
+        if not jobs or not live:
+            n_jobs = min(len(jobs), room)
+        elif room == 1:
+            self._jobs_turn = not self._jobs_turn
+            n_jobs = int(self._jobs_turn)
+        else:
+            n_jobs = min(len(jobs), max(room - len(live), 1))
+        batch = jobs[:n_jobs] + live[: room - n_jobs]
         taken = {id(item) for item in batch}
         self._pending = [item for item in self._pending if id(item) not in taken]
         return batch

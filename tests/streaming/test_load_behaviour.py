@@ -155,13 +155,15 @@ async def test_sixteen_sessions_share_batches_and_get_their_own_results(api_fact
 async def test_latency_budget_expires_frames_unsent_and_answers_each_once(
     api_factory, triton, stream_jpegs
 ) -> None:
-    """16 sessions each keep one frame in flight: more work than the default budget (80 ms)
-    allows on this machine. Frames that could only be answered late are dropped before Triton
-    sees them; every frame still gets exactly one reply, in order."""
-    api = api_factory()
+    """16 sessions each keep one frame in flight under a 20 ms budget: far more work than the
+    budget allows on any machine (a frame may wait 10 ms for room). Frames that could only be
+    answered late are dropped before Triton sees them; every frame still gets exactly one reply,
+    in order, and only the results cost inference."""
+    api = api_factory(STREAM_LATENCY_BUDGET_MS="20")
     before_metrics = api.metrics()
-    await _sustainable_fps(api, stream_jpegs, frames=2)  # warm the gateway's Triton channel
     before = await _inference_count(triton)
+    warm_up = 3  # _sustainable_fps(frames=2) sends 3 frames, one at a time: each has room
+    await _sustainable_fps(api, stream_jpegs, frames=2)
 
     async def stream(offset: int) -> list[dict]:
         replies = []
@@ -182,10 +184,8 @@ async def test_latency_budget_expires_frames_unsent_and_answers_each_once(
     key = f'framegate_stream_frames_expired_total{{pipeline="{PIPELINE}"}}'
     # Closed-loop sessions never fill their mailbox: every drop here is an expiry.
     assert after_metrics[key] - before_metrics.get(key, 0) == dropped
-    window = after_metrics[f'framegate_batch_window_frames{{pipeline="{PIPELINE}"}}']
-    assert 1 <= window < 16  # the window closed in from max_size x max_inflight
     deadline = time.monotonic() + 5
-    while (after := await _inference_count(triton)) - before < results:
+    while (after := await _inference_count(triton)) - before < warm_up + results:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
-    assert after - before == results, "expired frames never reached Triton"
+    assert after - before == warm_up + results, "expired frames never reached Triton"

@@ -138,7 +138,7 @@ async def test_with_room_a_late_live_frame_is_still_sent() -> None:
     await batcher.close()
 
 
-async def test_window_limits_live_frames_at_triton_but_not_job_frames() -> None:
+async def test_window_limits_every_frame_at_triton() -> None:
     fake = FakeTriton()
     fake.gate.clear()
     batcher = MicroBatcher(
@@ -148,20 +148,72 @@ async def test_window_limits_live_frames_at_triton_but_not_job_frames() -> None:
     assert batcher.budget.window == 2  # slow start: one frame per slot
     batcher.budget.window = 1
     live = [batcher.submit(str(i).encode(), received=time.monotonic()) for i in range(3)]
+    jobs = [batcher.submit(f"j{i}".encode()) for i in range(3)]
     await _until(lambda: fake.batches)
     for _ in range(20):
         await asyncio.sleep(0)  # give the dispatcher every chance to send more
-    # One frame at Triton (the newest: live frames go newest first); a slot is free, the window
-    # is not.
-    assert fake.batches == [[b"2"]]
+    # One frame at Triton (a job's or the newest live one: they take turns); a slot is free, the
+    # window is not. Job frames are held to it too: a big job batch would hold the cores while
+    # live frames expire.
+    assert fake.batches in ([[b"2"]], [[b"j0"]])
+    batcher.budget.slow_start = False
     fake.gate.set()
-    await asyncio.wait_for(asyncio.gather(*live), 5)
+    await asyncio.wait_for(asyncio.gather(*live, *jobs), 5)
+    assert sorted(f for b in fake.batches for f in b) == sorted(
+        [b"0", b"1", b"2", b"j0", b"j1", b"j2"]
+    )
+    await batcher.close()
+
+
+async def test_frames_left_after_the_window_shrinks_are_still_sent() -> None:
+    # The window closes in while the dispatcher waits for a batch to fill; no frame arrives
+    # after that. What is left queued must still go, not wait for the next arrival.
+    fake = FakeTriton()
+    batcher = MicroBatcher(
+        fake.infer, max_size=8, max_delay_s=0.05, max_inflight=1, latency_budget_s=60
+    )
+    assert batcher.budget is not None
+    batcher.budget.window = 4
+    frames = [batcher.submit(str(i).encode(), received=time.monotonic()) for i in range(3)]
+    for _ in range(5):
+        await asyncio.sleep(0)  # let the dispatcher start waiting for a fourth frame
+    assert not fake.batches
+    batcher.budget.window = 2  # as a late round trip would shrink it
+    results = await asyncio.wait_for(asyncio.gather(*frames), 5)
+    assert len(results) == 3 and len(fake.batches[0]) == 2
+    await batcher.close()
+
+
+async def test_one_frame_batches_alternate_between_jobs_and_live_frames() -> None:
+    fake = FakeTriton()
     fake.gate.clear()
-    jobs = [batcher.submit(f"j{i}".encode()) for i in range(3)]
-    await _until(lambda: any(b[0] == b"j0" for b in fake.batches))
-    assert [b"j0", b"j1", b"j2"] in fake.batches  # job frames alone batch up to max_size
+    batcher = MicroBatcher(
+        fake.infer, max_size=1, max_delay_s=0, max_inflight=1, latency_budget_s=60
+    )
+    first = batcher.submit(b"first")
+    await _until(lambda: fake.batches)
+    jobs = [batcher.submit(f"j{i}".encode()) for i in range(4)]
+    live = [batcher.submit(f"l{i}".encode(), received=time.monotonic()) for i in range(2)]
     fake.gate.set()
-    await asyncio.wait_for(asyncio.gather(*jobs), 5)
+    await asyncio.wait_for(asyncio.gather(first, *jobs, *live), 5)
+    order = [b[0] for b in fake.batches[1:]]
+    assert order[:4] in ([b"j0", b"l1", b"j1", b"l0"], [b"l1", b"j0", b"l0", b"j1"])
+    await batcher.close()
+
+
+async def test_without_a_budget_batches_fill_until_the_delay_as_before() -> None:
+    fake = FakeTriton()
+    fake.gate.clear()
+    batcher = MicroBatcher(fake.infer, max_size=2, max_delay_s=0.2, max_inflight=1)
+    first = batcher.submit(b"A")
+    await _until(lambda: fake.batches)  # A waited the delay alone, then went
+    waiting = batcher.submit(b"B")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    fake.gate.set()  # the slot frees while B is alone: B still waits for a partner or the delay
+    late = batcher.submit(b"C")
+    await asyncio.wait_for(asyncio.gather(first, waiting, late), 5)
+    assert fake.batches == [[b"A"], [b"B", b"C"]]
     await batcher.close()
 
 
