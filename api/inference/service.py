@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from api.core.config import Settings
+from api.core.config import Role, Settings
 from api.core.metrics import BATCH_SIZE, BATCH_WINDOW, TRITON_REQUEST_SECONDS
 from api.inference.batcher import MicroBatcher
 from api.inference.pipelines import PIPELINES, Pipeline
 from api.inference.triton_client import TritonClient
+
+
+def _latency_budget_s(settings: Settings) -> float | None:
+    """The budget protects live frames; a process that does not stream (ROLE=jobs, or the router
+    not mounted) keeps video jobs at full batch throughput instead."""
+    if settings.role == Role.JOBS or not settings.streaming_router:
+        return None
+    return settings.stream_latency_budget_ms / 1000 or None
 
 
 class InferenceService:
@@ -31,7 +39,7 @@ class InferenceService:
             max_delay_s=settings.batch_max_delay_ms / 1000,
             max_inflight=settings.batch_max_inflight,
             observer=observe,
-            latency_budget_s=settings.stream_latency_budget_ms / 1000 or None,
+            latency_budget_s=_latency_budget_s(settings),
         )
 
     async def infer(self, pipeline_id: str, frame: bytes, received: float | None = None) -> dict:

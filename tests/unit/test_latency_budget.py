@@ -92,3 +92,20 @@ def test_window_never_drops_below_one_frame_per_batch_slot() -> None:
     assert budget.window == 2
     with pytest.raises(ValueError):
         LatencyBudget(budget_s=0.1, max_window=2, min_window=3)
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({}, 0.08),  # the default: 80 ms
+        ({"role": "stream", "stream_latency_budget_ms": 150}, 0.15),
+        ({"stream_latency_budget_ms": 0}, None),  # off
+        ({"role": "jobs"}, None),  # nothing live to protect: jobs keep full batches
+        ({"streaming_router": False}, None),
+    ],
+)
+def test_budget_applies_only_where_frames_are_streamed(settings: dict, expected) -> None:
+    from api.core.config import Settings
+    from api.inference.service import _latency_budget_s
+
+    assert _latency_budget_s(Settings(**settings)) == expected
