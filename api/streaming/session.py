@@ -113,10 +113,15 @@ class StreamSession:
             replaced, self._mailbox = self._mailbox, frame
             if replaced is not None:
                 await self._drop(replaced)
+        await self._update_pressure()
+        return frame.index
+
+    async def _update_pressure(self) -> None:
+        # Drops happen at admission and (expired frames) when replies go out: either may be the
+        # one that makes the session critical, and the warning goes out wherever it does.
         if self.pressure.update():
             metrics.STREAM_SLOWDOWN.inc()
             await self._emit(protocol.slow_down_message(self.pressure.suggested_fps()))
-        return frame.index
 
     async def _drop(self, frame: _Frame) -> None:
         self._count_drop()
@@ -174,7 +179,7 @@ class StreamSession:
         while self._mailbox is not None and len(self._inflight) < self.limits.max_inflight:
             waiting, self._mailbox = self._mailbox, None
             self._start(waiting)
-        self.pressure.update()
+        await self._update_pressure()
 
     async def _emit(self, message: str) -> None:
         if self.terminated.done():

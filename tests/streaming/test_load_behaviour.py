@@ -165,15 +165,23 @@ async def test_latency_budget_expires_frames_unsent_and_answers_each_once(
     warm_up = 3  # _sustainable_fps(frames=2) sends 3 frames, one at a time: each has room
     await _sustainable_fps(api, stream_jpegs, frames=2)
 
+    warnings: list[dict] = []
+
     async def stream(offset: int) -> list[dict]:
         replies = []
         async with connect(api.ws(PIPELINE)) as ws:
             for k in range(12):
                 await ws.send(stream_jpegs[(offset + k) % len(stream_jpegs)])
-                replies.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+                while "frame_index" not in (
+                    message := json.loads(await asyncio.wait_for(ws.recv(), 60))
+                ):
+                    warnings.append(message)
+                replies.append(message)
         return replies
 
     all_replies = await asyncio.gather(*(stream(s) for s in range(16)))
+    # Sessions whose frames mostly expire are told to slow down (once each, until they recover).
+    assert warnings and all(w["warning"] == "slow_down" for w in warnings)
     for replies in all_replies:
         assert [r["frame_index"] for r in replies] == list(range(12))
         assert all(("result" in r) != bool(r.get("dropped")) for r in replies)

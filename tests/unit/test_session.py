@@ -84,13 +84,30 @@ async def test_expired_frame_is_reported_dropped_and_the_mailbox_frame_goes_next
     await settle()
     h.finish(0, FrameExpired("late"))
     await settle()
-    assert h.sent == [{"frame_index": 0, "dropped": True}]
+    replies = [m for m in h.sent if "frame_index" in m]  # (1 drop in 2 frames: slow_down too)
+    assert replies == [{"frame_index": 0, "dropped": True}]
     assert h.calls == [b"f0", b"f1"]
     h.finish(1)
     await settle()
     assert [m["frame_index"] for m in h.sent if "result" in m] == [1]
     assert (session.received, session.processed, session.dropped) == (2, 1, 1)
     assert not session.terminated.done()  # an expired frame is not an error
+    await session.aclose()
+
+
+async def test_expiries_alone_put_the_session_in_slow_down() -> None:
+    # Closed-loop clients never fill the mailbox: every drop is an expiry, counted when the
+    # replies go out. The warning must still be sent.
+    h = Harness()
+    session = StreamSession("yolo", h.infer, h.send, SessionLimits(max_inflight=1))
+    for i in range(6):
+        await session.offer(bytes([i]))
+        await settle()
+        h.finish(i, FrameExpired("late"))
+        await settle()
+    warnings = [m for m in h.sent if "warning" in m]
+    assert len(warnings) == 1 and warnings[0]["warning"] == "slow_down"
+    assert session.dropped == 6
     await session.aclose()
 
 
@@ -105,7 +122,8 @@ async def test_expired_frame_keeps_its_place_in_the_reply_order() -> None:
     assert h.sent == []  # frame 0 is still running: frame 1's reply waits for it
     h.finish(0)
     await settle()
-    assert [(m["frame_index"], "dropped" in m) for m in h.sent] == [(0, False), (1, True)]
+    replies = [m for m in h.sent if "frame_index" in m]
+    assert [(m["frame_index"], "dropped" in m) for m in replies] == [(0, False), (1, True)]
     await session.aclose()
 
 
