@@ -102,6 +102,13 @@ async def test_closed_batcher_rejects_and_fails_queued_frames() -> None:
         batcher.submit(b"late")
 
 
+def _held(**limits) -> tuple[FakeTriton, MicroBatcher]:
+    """A batcher over a fake Triton that holds every batch until `fake.gate` is set."""
+    fake = FakeTriton()
+    fake.gate.clear()
+    return fake, MicroBatcher(fake.infer, **limits)
+
+
 async def _until(condition, timeout_s: float = 5.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -110,11 +117,7 @@ async def _until(condition, timeout_s: float = 5.0) -> None:
 
 
 async def test_live_frame_expires_unsent_while_triton_is_busy() -> None:
-    fake = FakeTriton()
-    fake.gate.clear()
-    batcher = MicroBatcher(
-        fake.infer, max_size=1, max_delay_s=0, max_inflight=1, latency_budget_s=0.05
-    )
+    fake, batcher = _held(max_size=1, max_delay_s=0, max_inflight=1, latency_budget_s=0.05)
     busy = batcher.submit(b"busy", received=time.monotonic())
     await _until(lambda: fake.batches)
     live = batcher.submit(b"live", received=time.monotonic())
@@ -139,11 +142,7 @@ async def test_with_room_a_late_live_frame_is_still_sent() -> None:
 
 
 async def test_window_limits_every_frame_at_triton() -> None:
-    fake = FakeTriton()
-    fake.gate.clear()
-    batcher = MicroBatcher(
-        fake.infer, max_size=4, max_delay_s=0, max_inflight=2, latency_budget_s=60
-    )
+    fake, batcher = _held(max_size=4, max_delay_s=0, max_inflight=2, latency_budget_s=60)
     assert batcher.budget is not None and batcher.budget.max_window == 8  # size x inflight
     assert batcher.budget.window == 2  # slow start: one frame per slot
     batcher.budget.window = 1
@@ -185,11 +184,7 @@ async def test_frames_left_after_the_window_shrinks_are_still_sent() -> None:
 
 
 async def test_one_frame_batches_alternate_between_jobs_and_live_frames() -> None:
-    fake = FakeTriton()
-    fake.gate.clear()
-    batcher = MicroBatcher(
-        fake.infer, max_size=1, max_delay_s=0, max_inflight=1, latency_budget_s=60
-    )
+    fake, batcher = _held(max_size=1, max_delay_s=0, max_inflight=1, latency_budget_s=60)
     first = batcher.submit(b"first")
     await _until(lambda: fake.batches)
     jobs = [batcher.submit(f"j{i}".encode()) for i in range(4)]
@@ -218,11 +213,7 @@ async def test_without_a_budget_batches_fill_until_the_delay_as_before() -> None
 
 
 async def test_live_frames_go_newest_first_and_job_frames_are_not_starved() -> None:
-    fake = FakeTriton()
-    fake.gate.clear()
-    batcher = MicroBatcher(
-        fake.infer, max_size=2, max_delay_s=0, max_inflight=1, latency_budget_s=60
-    )
+    fake, batcher = _held(max_size=2, max_delay_s=0, max_inflight=1, latency_budget_s=60)
     first = batcher.submit(b"first", received=time.monotonic())
     await _until(lambda: fake.batches)
     now = time.monotonic()
