@@ -38,6 +38,7 @@ import httpx
 
 from api.loadtest.measure import (
     CpuMonitor,
+    Measurement,
     _machine_busy_s,
     _pids,
     _process_cpu_s,
@@ -447,6 +448,25 @@ def ws_row(key: str, name: str, m: dict, other_cores: float | None = None) -> Ro
     )
 
 
+def best_row(key: str, name: str, runs: dict[int, Measurement]) -> Row:
+    """A closed-loop row (a, b) from runs at several batch sizes: the fastest, with the others
+    kept in its detail."""
+    best = max(runs.values(), key=lambda m: m.frames_per_s)
+    cpu_s = best.cpu.get("ours_cores", 0.0) * best.seconds
+    detail = {
+        "latency": "per request (batch)",
+        "frames_per_s_by_batch": {b: m.frames_per_s for b, m in runs.items()},
+    }
+    if best.target == "triton":
+        detail["server"] = best.server  # Triton's statistics over the window
+    per_frame_ms = round(cpu_s / best.frames * 1000, 2) if best.frames else 0.0
+    return Row(
+        key, f"{name}, batch {best.batch}", best.frames, best.seconds, best.frames_per_s,
+        best.latency_ms, round(cpu_s, 3), per_frame_ms, result_errors=best.frame_errors,
+        other_cores=best.cpu.get("other_cores"), detail=detail,
+    )  # fmt: skip
+
+
 def _batch_size_mean(server: dict) -> float | None:
     value = (server.get("batch_size") or {}).get("mean")
     return round(float(value), 2) if isinstance(value, int | float) else None
@@ -543,39 +563,21 @@ def _run(
             runs[batch] = measure_pipeline(
                 pipelines, kind, jpegs, batch, duration_s=config.duration_s
             )
-        best = max(runs.values(), key=lambda m: m.frames_per_s)
-        cpu_s = best.cpu.get("ours_cores", 0.0) * best.seconds
-        rows["a"] = Row(
-            "a", f"in-process ORT, {callers} callers, batch {best.batch}", best.frames,
-            best.seconds, best.frames_per_s, best.latency_ms, round(cpu_s, 3),
-            round(cpu_s / best.frames * 1000, 2) if best.frames else 0.0,
-            result_errors=best.frame_errors, other_cores=best.cpu.get("other_cores"),
-            detail={"latency": "per request (batch)",
-                    "frames_per_s_by_batch": {b: m.frames_per_s for b, m in runs.items()}},
-        )  # fmt: skip
+        rows["a"] = best_row("a", f"in-process ORT, {callers} callers", runs)
         _say(progress, _line(rows["a"]))
 
     if "b" in config.rows:
         runs = {}
         for batch in batches:
             _say(progress, f"b: Triton direct, {config.concurrency} callers, batch {batch}")
-            monitor = CpuMonitor(port)
+            monitor = CpuMonitor(port)  # this process + Triton's group
             runs[batch] = asyncio.run(
                 measure_triton(
                     url, f"pipeline_{kind}", jpegs, batch, config.concurrency,
                     duration_s=config.duration_s, monitor=monitor,
                 )
             )  # fmt: skip
-        best = max(runs.values(), key=lambda m: m.frames_per_s)
-        cpu_s = best.cpu.get("ours_cores", 0.0) * best.seconds  # this process + Triton's group
-        rows["b"] = Row(
-            "b", f"Triton direct, {config.concurrency} callers, batch {best.batch}", best.frames,
-            best.seconds, best.frames_per_s, best.latency_ms, round(cpu_s, 3),
-            round(cpu_s / best.frames * 1000, 2) if best.frames else 0.0,
-            result_errors=best.frame_errors, other_cores=best.cpu.get("other_cores"),
-            detail={"latency": "per request (batch)", "server": best.server,
-                    "frames_per_s_by_batch": {b: m.frames_per_s for b, m in runs.items()}},
-        )  # fmt: skip
+        rows["b"] = best_row("b", f"Triton direct, {config.concurrency} callers", runs)
         _say(progress, _line(rows["b"]))
 
     # The offered load of the saturation runs: overload_factor x the best of what a / b did.
@@ -597,43 +599,30 @@ def _run(
         )  # fmt: skip
         return m, other.stop()
 
-    if "c" in config.rows:
-        api = start_uvicorn("api_batching", "api.main:app_factory", workdir / "c",
-                            api_env(url, workdir / "c", batching=True))  # fmt: skip
+    def stack_row(key: str, name: str, batching: bool, budget_ms: float | None = None) -> None:
+        """One run of the full stack (a fresh API process) at the offered load; row c also
+        measures the latency bars on the same process."""
+        nonlocal bars
+        env = api_env(url, workdir / key, batching=batching, budget_ms=budget_ms)
+        api = start_uvicorn(f"api_{key}", "api.main:app_factory", workdir / key, env)
         try:
-            _say(progress, f"c: full stack, batching on, offered {offered:.1f} frames/s")
+            _say(progress, f"{key}: {name}, offered {offered:.1f} frames/s")
             m, oc = saturate(api.http, api.process.pid, True, offered)
-            rows["c"] = ws_row("c", "full stack, batching on", m, oc)
-            _say(progress, _line(rows["c"]))
-            if config.bars:
+            rows[key] = ws_row(key, name, m, oc)
+            _say(progress, _line(rows[key]))
+            if key == "c" and config.bars:
                 bars = _bars(config, api, kind, jpegs, rows["c"], saturate, progress)
         finally:
             api.stop()
 
     if "c" in config.rows:
+        stack_row("c", "full stack, batching on", batching=True)
         for budget in config.budgets:
-            key = f"c{budget:g}"
-            env = api_env(url, workdir / key, batching=True, budget_ms=budget)
-            api = start_uvicorn(f"api_{key}", "api.main:app_factory", workdir / key, env)
-            try:
-                what = f"budget {budget:g} ms" if budget else "no latency budget"
-                _say(progress, f"{key}: full stack, batching on, {what}")
-                m, oc = saturate(api.http, api.process.pid, True, offered)
-                rows[key] = ws_row(key, f"full stack, batching on, {what}", m, oc)
-                _say(progress, _line(rows[key]))
-            finally:
-                api.stop()
+            what = f"budget {budget:g} ms" if budget else "no latency budget"
+            stack_row(f"c{budget:g}", f"full stack, batching on, {what}", True, budget)
 
     if "d" in config.rows:
-        api = start_uvicorn("api_no_batching", "api.main:app_factory", workdir / "d",
-                            api_env(url, workdir / "d", batching=False))  # fmt: skip
-        try:
-            _say(progress, f"d: full stack, batching off, offered {offered:.1f} frames/s")
-            m, oc = saturate(api.http, api.process.pid, True, offered)
-            rows["d"] = ws_row("d", "full stack, batching off (1 frame/request)", m, oc)
-            _say(progress, _line(rows["d"]))
-        finally:
-            api.stop()
+        stack_row("d", "full stack, batching off (1 frame/request)", batching=False)
 
     if "e" in config.rows:
         naive = start_uvicorn(
