@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.core.config import Role, Settings, get_settings
 from api.core.logging import configure_logging
+from api.core.loop_audit import LoopAudit
 from api.flags.service import FlagService
 from api.inference.service import InferenceService
 from api.inference.triton_client import TritonClient
@@ -66,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        audit = LoopAudit() if settings.loop_audit else None
+        if audit is not None:
+            audit.install()  # the lifespan runs on the loop thread: audit it from the start
         app.state.settings = settings
         app.state.inference = InferenceService(
             TritonClient(settings.triton_url, settings.triton_timeout_s), settings
@@ -91,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if jobs is not None:
                 await jobs.stop()  # running jobs go back to the queue before inference closes
             await app.state.inference.close()
+            if audit is not None:
+                audit.uninstall()
 
     app = FastAPI(title="Framegate", version="0.1.0", lifespan=lifespan)
     app.router.default = _not_found

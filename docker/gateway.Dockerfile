@@ -19,4 +19,5 @@ RUN pip install . \
 USER 10001:10001
 EXPOSE 8000
 # The `framegate` CLI is on PATH too: the chart's test pod runs `framegate verify`.
-CMD ["uvicorn", "--factory", "api.main:app_factory", "--host", "0.0.0.0", "--port", "8000"]
+# `framegate serve`, never bare uvicorn: it refuses permessage-deflate and uses uvloop/httptools.
+CMD ["framegate", "serve", "--host", "0.0.0.0", "--port", "8000"]

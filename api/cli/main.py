@@ -10,6 +10,7 @@ from api.cli import (
     flag_cmd,
     loadtest_cmd,
     perf_cmd,
+    serve_cmd,
     stream_cmd,
     synth_cmd,
     triton_cmd,
@@ -24,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("up")(up_cmd.up)
+app.command("serve")(serve_cmd.serve)
 app.command("triton")(triton_cmd.triton)
 app.command("stream")(stream_cmd.stream)
 app.add_typer(flag_cmd.app, name="flag")

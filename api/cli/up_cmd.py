@@ -9,6 +9,7 @@ import uvicorn
 from rich.console import Console
 
 from api.core.config import Settings
+from api.core.server import server_config
 from api.flags.flagfile import write_default
 from api.main import create_app
 from api.triton_server.embedded import EmbeddedTriton, TritonPorts
@@ -49,9 +50,7 @@ def up(
         with console.status("starting Triton (loading models)…"):
             triton.start()
         console.print(f"[green]Triton ready[/] gRPC {triton.grpc_url} (log {triton.log_path})")
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host=host, port=port, log_level="info")
-        )
+        server = uvicorn.Server(server_config(create_app(settings), host=host, port=port))
         base = f"http://{host}:{port}"
         console.print(
             f"[bold green]Framegate up[/]  API {base}  docs {base}/docs  ready {base}/ready  "

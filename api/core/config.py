@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     triton_timeout_s: float = Field(30.0, gt=0)
     data_dir: Path = Path("./data")
     log_level: str = "INFO"
+    # Count blocking calls made on the event loop thread (tests and diagnosis; see loop_audit).
+    loop_audit: bool = False
 
     # Streaming
     streaming_router: bool = True  # False: the WebSocket router is not mounted at all

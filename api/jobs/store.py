@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from api.core.loop_audit import blocking
 from api.jobs.migrations import migrate
 
 DB_FILE_NAME = "framegate.duckdb"
@@ -101,39 +102,41 @@ class JobStore:
             self._executor, functools.partial(self._locked, fn, *args)
         )
 
+    @blocking  # every query goes through here, on the store's own thread
     def _locked(self, fn: Callable[..., T], *args: Any) -> T:
         with self._lock:
             if self._conn is None:
                 raise RuntimeError("job store is not open")
             return fn(self._conn, *args)
 
+    @blocking
+    def _connect(self) -> list[int]:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = duckdb.connect(str(self.path))
+            try:
+                applied = migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+            return applied
+
+    @blocking
+    def _disconnect(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.execute("CHECKPOINT")
+                conn.close()
+
     async def open(self) -> list[int]:
         """Open (creating if needed) the database file and apply pending migrations."""
-
-        def connect() -> list[int]:
-            with self._lock:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = duckdb.connect(str(self.path))
-                try:
-                    applied = migrate(conn)
-                except BaseException:
-                    conn.close()
-                    raise
-                self._conn = conn
-                return applied
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._connect)
 
     async def close(self) -> None:
-        def disconnect() -> None:
-            with self._lock:
-                conn, self._conn = self._conn, None
-                if conn is not None:
-                    conn.execute("CHECKPOINT")
-                    conn.close()
-
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._disconnect)
         finally:
             self._executor.shutdown(wait=False)  # its last job, the close, has finished
 

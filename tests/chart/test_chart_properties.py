@@ -578,3 +578,14 @@ def undocumented_values(text: str) -> list[str]:
 
 def test_every_value_is_commented(chart_dir):
     assert undocumented_values((chart_dir / "values.yaml").read_text()) == []
+
+
+@pytest.mark.parametrize("component", ["gateway", "jobs"])
+def test_api_pods_run_framegate_serve(render, component):
+    """`framegate serve` carries the server options (no permessage-deflate, uvloop, httptools);
+    bare uvicorn, the image's old CMD, negotiates compression for every client."""
+    pod = render("defaults").named("Deployment", component)["spec"]["template"]["spec"]
+
+    assert pod["containers"][0]["command"] == [
+        "framegate", "serve", "--host", "0.0.0.0", "--port", "8000",
+    ]  # fmt: skip

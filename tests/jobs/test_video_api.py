@@ -15,7 +15,7 @@ from api.synthetic.scoring import Score
 from api.synthetic.video import load_truth
 from tests.jobs.client import results, status, submit, upload, wait_completed
 from tests.jobs.conftest import FAST_JOBS
-from tests.streaming.conftest import ApiServer, start_api
+from tests.streaming.conftest import ApiServer, assert_loop_never_blocked, start_api
 
 LIMIT_MB = 3
 ENDPOINTS = ["process", "submit"]
@@ -29,8 +29,11 @@ def api(triton, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]
         VIDEO_MAX_UPLOAD_MB=str(LIMIT_MB),
         **FAST_JOBS,
     )
-    yield server
-    server.stop()
+    try:
+        yield server
+        assert_loop_never_blocked(server)  # uploads, decoding and DuckDB stay off the loop
+    finally:
+        server.stop()
 
 
 def leftover_files(server: ApiServer) -> list[Path]:

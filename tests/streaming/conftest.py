@@ -51,6 +51,11 @@ class ApiServer:
                 samples[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
         return samples
 
+    def blocking_calls(self) -> dict[str, float]:
+        """What the server's loop audit caught on its event loop thread (LOOP_AUDIT=true)."""
+        prefix = "framegate_loop_blocking_calls_total{"
+        return {k: v for k, v in self.metrics().items() if k.startswith(prefix) and v}
+
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -96,12 +101,14 @@ def start_api(triton_grpc: str, workdir: Path, **env: str) -> ApiServer:
         "FLAG_PROVIDER": "file",
         "FLAGD_OFFLINE_FLAG_SOURCE_PATH": str(flag_file),
         "LOG_LEVEL": "INFO",
+        # Every test server audits its event loop; the fixtures fail a test that blocked it.
+        "LOOP_AUDIT": "true",
         **env,
     }
     log_path = workdir / "api.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_factory",
+            [sys.executable, "-m", "api.cli.main", "serve",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
             env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
@@ -133,15 +140,27 @@ def api_factory(triton, tmp_path: Path) -> Iterator[Callable[..., ApiServer]]:
         return server
 
     yield make
-    for server in servers:
-        server.stop()
+    try:
+        for server in servers:
+            assert_loop_never_blocked(server)
+    finally:
+        for server in servers:
+            server.stop()
 
 
 @pytest.fixture(scope="module")
 def api(triton, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     server = start_api(triton.grpc_url, tmp_path_factory.mktemp("api"))
-    yield server
-    server.stop()
+    try:
+        yield server
+        assert_loop_never_blocked(server)
+    finally:
+        server.stop()
+
+
+def assert_loop_never_blocked(server: ApiServer) -> None:
+    if server.process.poll() is None and server.env.get("LOOP_AUDIT") != "false":
+        assert server.blocking_calls() == {}, "blocking calls ran on the API's event loop"
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import statistics
 import time
 
 import httpx
@@ -91,34 +90,46 @@ async def test_flood_drops_before_inference_and_recovers(
     assert late and not [i for i in late if replies[i].get("dropped")], "drop rate back to 0 in 2 s"
 
 
-async def test_health_stays_fast_while_eight_sessions_stream(api: ApiServer, stream_jpegs) -> None:
+async def test_nothing_blocks_the_event_loop_while_eight_sessions_stream(
+    api_factory, stream_jpegs
+) -> None:
+    """What happened, not how fast: 8 sessions stream flat out with a stock client that offers
+    permessage-deflate, while /health is polled; every poll is answered, every session gets
+    results, and the server's loop audit caught no JPEG codec, inference, DuckDB call,
+    (de)compression or sleep on the event loop thread. (The /health p99 under this load is a
+    benchmark row: `framegate bench run`.)"""
+    api = api_factory()
     stop = asyncio.Event()
+    delivered = [0]
 
     async def stream() -> int:
-        count = 0
-        async with connect(api.ws(PIPELINE)) as ws:
+        results = 0
+        async with connect(api.ws(PIPELINE)) as ws:  # compression="deflate" is the default
+            assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+            sent = 0
             while not stop.is_set():
-                await ws.send(stream_jpegs[count % len(stream_jpegs)])
-                await ws.recv()
-                count += 1
-        return count
+                await ws.send(stream_jpegs[sent % len(stream_jpegs)])
+                sent += 1
+                reply = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                results += "result" in reply
+                delivered[0] += "result" in reply
+        return results
 
     sessions = [asyncio.create_task(stream()) for _ in range(8)]
-    await asyncio.sleep(1.0)  # let the sessions saturate the pipeline before measuring
-    latencies = []
     async with httpx.AsyncClient(base_url=api.http) as client:
-        for _ in range(200):
-            started = time.perf_counter()
+        # Poll while the sessions are busy: at least 200 answers, and results flowing.
+        polls = 0
+        deadline = time.monotonic() + 120
+        while polls < 200 or delivered[0] < 16:
+            assert time.monotonic() < deadline, "sessions produced no results"
             response = await client.get("/health")
-            latencies.append(time.perf_counter() - started)
-            assert response.status_code == 200
+            assert response.status_code == 200 and response.json() == {"status": "ok"}
+            polls += 1
             await asyncio.sleep(0.01)
     stop.set()
-    frames = await asyncio.gather(*sessions)
-    p99 = statistics.quantiles(latencies, n=100)[98]
-    print(f"/health p99={p99 * 1000:.1f} ms under {sum(frames)} frames from 8 sessions")
-    assert min(frames) > 0
-    assert p99 < 0.050
+    results = await asyncio.gather(*sessions)
+    assert min(results) > 0, results
+    assert api.blocking_calls() == {}
 
 
 async def test_sixteen_sessions_share_batches_and_get_their_own_results(api_factory) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from tests.conftest import free_port, free_ports
 
@@ -45,6 +46,12 @@ def _ready(url: str) -> bool:
         return False
 
 
+def _ws_extensions(port: int) -> str | None:
+    """The extensions a stock client (offering permessage-deflate) is granted."""
+    with connect(f"ws://127.0.0.1:{port}/ws/video/stream?pipeline_id=yolo") as ws:
+        return ws.response.headers.get("Sec-WebSocket-Extensions")
+
+
 @pytest.mark.parametrize(
     ("command", "sig"),
     [("triton", signal.SIGINT), ("triton", signal.SIGTERM), ("up", signal.SIGTERM)],
@@ -61,12 +68,16 @@ def test_command_leaves_no_process_behind(
         "--triton-http-port", str(ports.http),
         "--triton-metrics-port", str(ports.metrics),
     ]  # fmt: skip
+    api_port = free_port()
     if command == "up":
-        cmd += ["--port", str(free_port())]
+        cmd += ["--port", str(api_port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         _wait(lambda: _ready(f"http://127.0.0.1:{ports.http}/v2/health/ready"), 240, "Triton ready")
         assert _processes_mentioning(str(data_dir))  # server (and stubs) are running
+        if command == "up":
+            _wait(lambda: _ready(f"http://127.0.0.1:{api_port}/health"), 60, "API up")
+            assert _ws_extensions(api_port) is None  # `up` never negotiates permessage-deflate
         proc.send_signal(sig)
         assert proc.wait(timeout=60) == 0
         _wait(lambda: not _processes_mentioning(str(data_dir)), 10, "all Triton processes to exit")

@@ -1,0 +1,86 @@
+"""The one uvicorn configuration every entry point uses: no permessage-deflate, uvloop and
+httptools. A real uvicorn server on a thread (its event loop audited) and a stock `websockets`
+client, which offers permessage-deflate as browsers do."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from fastapi import FastAPI, WebSocket
+from websockets.sync.client import connect
+
+from api.core.loop_audit import LoopAudit
+from api.core.server import server_config
+from tests.conftest import free_port
+from tests.streaming.conftest import wait_until
+
+FRAME = os.urandom(48_000)  # like a JPEG: incompressible
+
+
+def echo_app(loops: list[str]) -> FastAPI:
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        loops.append(type(asyncio.get_running_loop()).__module__)
+        await websocket.send_text(str(len(await websocket.receive_bytes())))
+        await websocket.close()
+
+    return app
+
+
+@contextmanager
+def serving(config: uvicorn.Config) -> Iterator[LoopAudit]:
+    server = uvicorn.Server(config)
+    audit = LoopAudit()
+
+    def run() -> None:
+        audit.install()  # this thread runs the server's event loop
+        try:
+            server.run()
+        finally:
+            audit.uninstall()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, 20, "uvicorn started")
+        yield audit
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
+def exchange(port: int) -> str | None:
+    with connect(f"ws://127.0.0.1:{port}/ws") as ws:  # compression="deflate" by default
+        extensions = ws.response.headers.get("Sec-WebSocket-Extensions")
+        ws.send(FRAME)
+        assert ws.recv(timeout=20) == str(len(FRAME))
+    return extensions
+
+
+def test_uvicorns_default_would_inflate_every_frame_on_the_loop() -> None:
+    """The control: what the stack did before (and what the audit sees of it)."""
+    port, loops = free_port(), []
+    config = uvicorn.Config(echo_app(loops), host="127.0.0.1", port=port, log_level="warning")
+    with serving(config) as audit:
+        extensions = exchange(port)
+    assert extensions is not None and extensions.startswith("permessage-deflate")
+    assert audit.caught["zlib.Decompress.decompress"] > 0
+
+
+def test_server_config_refuses_permessage_deflate_and_runs_uvloop() -> None:
+    port, loops = free_port(), []
+    config = server_config(echo_app(loops), host="127.0.0.1", port=port, log_level="warning")
+    with serving(config) as audit:
+        extensions = exchange(port)
+    assert extensions is None
+    assert audit.caught == {}
+    assert loops == ["uvloop"]
+    assert "httptools" in config.http_protocol_class.__module__
