@@ -35,7 +35,8 @@ class InferenceService:
 
         return MicroBatcher(
             infer,
-            max_size=settings.batch_max_size,
+            # The setting may only lower the model's own limit (a larger batch would be refused).
+            max_size=min(settings.batch_max_size, pipeline.max_batch_size),
             max_delay_s=settings.batch_max_delay_ms / 1000,
             max_inflight=settings.batch_max_inflight,
             observer=observe,

@@ -10,8 +10,10 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
-INPUT = "frames"
-OUTPUT = "results"
+from api.pipelines_spec import FRAMES, RESULTS
+
+INPUT = FRAMES.name  # every pipeline model's tensors (api/pipelines_spec.py)
+OUTPUT = RESULTS.name
 
 
 class InferenceUnavailable(RuntimeError):

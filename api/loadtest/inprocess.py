@@ -9,11 +9,13 @@ taken from the model repository the way the Triton models take it:
   the session options of `api/triton_backend/onnx_model.py` (`intra_op_threads` from the model's
   config parameters, one inter-op thread, CPU execution provider; a static batch-1 export is run
   one frame at a time);
-- each pipeline's settings come from its config parameters and the ONNX metadata, as
-  `api/triton_backend/pipeline_model.py` builds them (detector names and input size, OCR
-  character set, text classes, thresholds, per-stage batch limits);
+- each pipeline's settings come from its definition (api/pipelines_spec.py: stages, text
+  classes, per-stage batch limits), its config parameters (thresholds) and the ONNX metadata
+  (detector names and input size, OCR character set), as `api/triton_backend/pipeline_model.py`
+  builds them;
 - the config is `configs/<config_name>.pbtxt` when it exists, else `config.pbtxt`, as Triton's
-  `--model-config-name` picks it.
+  `--model-config-name` picks it, and it must match the model's definition
+  (api/pipelines_spec.py), as the Triton models require.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from api.loadtest.measure import (
     cycle_batch,
     latency_summary,
 )
+from api.model_configs import checked_config
+from api.pipelines_spec import PIPELINES, STAGE_MODELS
 from api.triton_backend.onnx_model import session_options
 from api.triton_backend.pipeline_model import settings_from_parameters
 from api.vision.jpeg import decode_jpeg
@@ -41,18 +45,13 @@ from api.vision.yolo import letterbox
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_REPOSITORY = REPO_ROOT / "triton_models"
-ONNX_MODELS = ("yolo", "ocr_det", "ocr_rec")
+ONNX_MODELS = tuple(STAGE_MODELS)
 
 
 def load_config(model_dir: Path, config_name: str = "cpu"):
-    """The model's Triton config (a ModelConfig protobuf), chosen as Triton chooses it."""
-    from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
-
-    path = model_dir / "configs" / f"{config_name}.pbtxt"
-    if not config_name or not path.exists():
-        path = model_dir / "config.pbtxt"
-    return text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
+    """The model's Triton config (a ModelConfig protobuf), chosen as Triton chooses it and checked
+    against its definition."""
+    return checked_config(model_dir, config_name)
 
 
 def config_parameters(config) -> dict[str, str]:
@@ -124,11 +123,10 @@ def pipeline_settings(
     """The settings `pipeline_<kind>` builds in PipelineModel.initialize, from the same files."""
     if kind not in PIPELINE_KINDS:
         raise ValueError(f"unknown pipeline {kind!r}; expected one of {PIPELINE_KINDS}")
-    model_dir = repository / f"pipeline_{kind}"
+    pipeline = PIPELINES[kind]
+    model_dir = repository / pipeline.triton_model
     params = config_parameters(load_config(model_dir, config_name))
-    if params.get("pipeline", kind) != kind:
-        raise ValueError(f"{model_dir.name} is configured as pipeline {params['pipeline']!r}")
-    return settings_from_parameters(params, model_dir)
+    return settings_from_parameters(pipeline, params, model_dir)
 
 
 class InProcessPipelines:
@@ -218,7 +216,7 @@ def measure_pipeline(
 
 def instance_count(kind: str, repository: Path = MODEL_REPOSITORY, config_name: str = "cpu") -> int:
     """Instances of `pipeline_<kind>` in its config: the callers an in-process run mirrors."""
-    config = load_config(repository / f"pipeline_{kind}", config_name)
+    config = load_config(repository / PIPELINES[kind].triton_model, config_name)
     return sum(group.count for group in config.instance_group) or 1
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from api.triton_backend.loaded_config import checked_spec
+
 
 def session_options(params: dict[str, str]):
     """ONNX Runtime session options from a model's config parameters.
@@ -39,6 +41,7 @@ class OnnxModel:
 
         self._pb = pb_utils
         config = json.loads(args["model_config"])
+        checked_spec(config)  # the interface the pipelines' BLS calls rely on
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         path = (
             Path(args["model_repository"])

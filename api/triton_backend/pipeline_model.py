@@ -1,11 +1,13 @@
 """Pipeline model (Python backend + BLS): a batch of JPEG bytes in, one JSON result per frame out.
 
-Config parameters (config.pbtxt `parameters`):
-  pipeline        yolo | ocr | yolo_ocr
+Which pipeline a model serves, its tensor names, the models it calls and their batch limits come
+from its definition (api/pipelines_spec.py, found by the model's name); initialize() refuses a
+config that disagrees with it. Config parameters (config.pbtxt `parameters`) hold only what the
+deployment decides:
   detector_onnx   path of the detector ONNX relative to this model's directory (class names and
                   input size are read from its ultralytics metadata, so a COCO export drops in)
   rec_onnx        path of the OCR recogniser ONNX (its character set is in the metadata)
-  text_classes    comma-separated detector labels whose crops are read by OCR
+  conf_threshold, iou_threshold   detection thresholds (0.25, 0.45)
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from api.pipelines_spec import MODELS, OCR_REC, YOLO, Pipeline, pipeline_served_by
+from api.triton_backend.loaded_config import checked_spec
 from api.vision.ocr import CtcDecoder
 from api.vision.pipeline import FramePipeline, PipelineSettings
 from api.vision.yolo import DetectorInfo
 
-INPUT = "frames"
-OUTPUT = "results"
+# The config parameter naming the ONNX file whose metadata a stage's post-processing reads.
+METADATA_PARAMETERS = {YOLO.name: "detector_onnx", OCR_REC.name: "rec_onnx"}
 
 
 def onnx_metadata(path: Path) -> dict[str, str]:
@@ -31,36 +35,25 @@ def onnx_metadata(path: Path) -> dict[str, str]:
     return dict(session.get_modelmeta().custom_metadata_map)
 
 
-def max_batch_of(model_dir: Path) -> int:
-    """Sub-model batch limit from its config, so BLS never sends more than it accepts."""
-    for name in ("configs/cpu.pbtxt", "config.pbtxt"):
-        path = model_dir / name
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if line.strip().startswith("max_batch_size"):
-                    return int(line.split(":")[1])
-    return 8
+def settings_from_parameters(
+    pipeline: Pipeline, params: dict[str, str], model_dir: Path
+) -> PipelineSettings:
+    """PipelineSettings for `pipeline` from its model's config parameters and the ONNX files
+    they name (paths relative to `model_dir`)."""
 
+    def metadata(stage: str) -> dict[str, str]:
+        parameter = METADATA_PARAMETERS[stage]
+        if parameter not in params:
+            raise ValueError(f"{pipeline.triton_model}: config parameter {parameter!r} is missing")
+        return onnx_metadata(model_dir / params[parameter])
 
-def settings_from_parameters(params: dict[str, str], model_dir: Path) -> PipelineSettings:
-    """PipelineSettings from a pipeline model's config parameters and the ONNX files they name
-    (paths relative to `model_dir`; sub-model batch limits from the repository beside it)."""
-    kind = params.get("pipeline", "")
-    detector = decoder = None
-    if kind in ("yolo", "yolo_ocr"):
-        detector = DetectorInfo.from_metadata(onnx_metadata(model_dir / params["detector_onnx"]))
-    if kind in ("ocr", "yolo_ocr"):
-        decoder = CtcDecoder.from_metadata(onnx_metadata(model_dir / params["rec_onnx"]))
+    calls_yolo, calls_rec = pipeline.calls(YOLO.name), pipeline.calls(OCR_REC.name)
     return PipelineSettings(
-        kind=kind,
-        detector=detector,
-        decoder=decoder,
-        text_classes=frozenset(
-            c.strip() for c in params.get("text_classes", "plate").split(",") if c.strip()
-        ),
+        kind=pipeline.id,
+        detector=DetectorInfo.from_metadata(metadata(YOLO.name)) if calls_yolo else None,
+        decoder=CtcDecoder.from_metadata(metadata(OCR_REC.name)) if calls_rec else None,
         conf_threshold=float(params.get("conf_threshold", "0.25")),
         iou_threshold=float(params.get("iou_threshold", "0.45")),
-        max_batch={m: max_batch_of(model_dir.parent / m) for m in ("yolo", "ocr_det", "ocr_rec")},
     )
 
 
@@ -70,31 +63,38 @@ class PipelineModel:
 
         self._pb = pb_utils
         config = json.loads(args["model_config"])
+        pipeline = pipeline_served_by(checked_spec(config).name)
+        self._input, self._output = pipeline.model.input.name, pipeline.model.output.name
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        settings = settings_from_parameters(params, Path(args["model_repository"]))
+        settings = settings_from_parameters(pipeline, params, Path(args["model_repository"]))
         self._pipeline = FramePipeline(settings, self._bls)
+        # BLS outputs are read in CPU memory: on the GPU deployment the ONNX models' outputs
+        # would otherwise stay on the GPU, and NMS/CTC run in numpy anyway (docs/ARCHITECTURE.md).
+        self._cpu = pb_utils.PreferredMemory(pb_utils.TRITONSERVER_MEMORY_CPU, 0)
 
     def _bls(self, model: str, batch: np.ndarray) -> np.ndarray:
         pb = self._pb
-        input_name, output_name = (
-            ("images", "output0") if model == "yolo" else ("x", _OCR_OUTPUTS[model])
-        )
+        spec = MODELS[model]
         request = pb.InferenceRequest(
             model_name=model,
-            requested_output_names=[output_name],
-            inputs=[pb.Tensor(input_name, np.ascontiguousarray(batch, dtype=np.float32))],
+            requested_output_names=[spec.output.name],
+            inputs=[pb.Tensor(spec.input.name, np.ascontiguousarray(batch, dtype=np.float32))],
+            preferred_memory=self._cpu,
         )
         response = request.exec()
         if response.has_error():
             raise RuntimeError(f"{model}: {response.error().message()}")
-        return pb.get_output_tensor_by_name(response, output_name).as_numpy()
+        output = pb.get_output_tensor_by_name(response, spec.output.name)
+        if not output.is_cpu():  # preferred_memory is a preference; never hand numpy a GPU pointer
+            raise RuntimeError(f"{model}: output {spec.output.name} arrived in GPU memory")
+        return output.as_numpy()
 
     def execute(self, requests: list) -> list:
         pb = self._pb
         frames: list[bytes] = []
         counts: list[int] = []
         for request in requests:
-            column = pb.get_input_tensor_by_name(request, INPUT).as_numpy().reshape(-1)
+            column = pb.get_input_tensor_by_name(request, self._input).as_numpy().reshape(-1)
             frames.extend(bytes(f) for f in column)
             counts.append(len(column))
         try:
@@ -114,12 +114,11 @@ class PipelineModel:
                 ],
                 dtype=np.object_,
             )
-            responses.append(pb.InferenceResponse(output_tensors=[pb.Tensor(OUTPUT, payload)]))
+            responses.append(
+                pb.InferenceResponse(output_tensors=[pb.Tensor(self._output, payload)])
+            )
             start += n
         return responses
 
     def finalize(self) -> None:
         self._pipeline = None
-
-
-_OCR_OUTPUTS = {"ocr_det": "sigmoid_0.tmp_0", "ocr_rec": "softmax_11.tmp_0"}

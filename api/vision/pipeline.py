@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from api.pipelines_spec import OCR_REC, PIPELINES, STAGE_MODELS, YOLO
 from api.vision import ocr
 from api.vision.jpeg import FrameError, decode_jpeg
 from api.vision.yolo import DetectorInfo, crop_box, decode, letterbox
@@ -19,32 +20,36 @@ from api.vision.yolo import DetectorInfo, crop_box, decode, letterbox
 # (model name, batched input) -> batched output; the runner owns transport and batching limits.
 ModelRunner = Callable[[str, np.ndarray], np.ndarray]
 
-PIPELINE_KINDS = ("yolo", "ocr", "yolo_ocr")
+PIPELINE_KINDS = tuple(PIPELINES)
 
 
 @dataclass
 class PipelineSettings:
+    """`kind` is a pipeline id of api/pipelines_spec.py; stage limits and text classes default to
+    its definition."""
+
     kind: str
     detector: DetectorInfo | None = None
     decoder: ocr.CtcDecoder | None = None
-    text_classes: frozenset[str] = frozenset({"plate"})
+    text_classes: frozenset[str] | None = None  # None: the definition's
     conf_threshold: float = 0.25
     iou_threshold: float = 0.45
     max_batch: dict[str, int] = field(
-        default_factory=lambda: {"yolo": 16, "ocr_det": 8, "ocr_rec": 64}
+        default_factory=lambda: {m.name: m.max_batch_size for m in STAGE_MODELS.values()}
     )
-    model_names: dict[str, str] = field(
-        default_factory=lambda: {"yolo": "yolo", "ocr_det": "ocr_det", "ocr_rec": "ocr_rec"}
-    )
+    model_names: dict[str, str] = field(default_factory=lambda: {m: m for m in STAGE_MODELS})
 
     def __post_init__(self) -> None:
-        if self.kind not in PIPELINE_KINDS:
+        if self.kind not in PIPELINES:
             raise ValueError(
                 f"unknown pipeline kind {self.kind!r}; expected one of {PIPELINE_KINDS}"
             )
-        if self.kind in ("yolo", "yolo_ocr") and self.detector is None:
+        definition = PIPELINES[self.kind]
+        if self.text_classes is None:
+            self.text_classes = definition.text_classes
+        if definition.calls(YOLO.name) and self.detector is None:
             raise ValueError(f"pipeline {self.kind!r} needs detector metadata")
-        if self.kind in ("ocr", "yolo_ocr") and self.decoder is None:
+        if definition.calls(OCR_REC.name) and self.decoder is None:
             raise ValueError(f"pipeline {self.kind!r} needs the OCR character set")
 
 
@@ -124,11 +129,10 @@ class FramePipeline:
         return read
 
     def _read_detections(self, images: list[np.ndarray], detections: list[list[dict]]) -> None:
+        classes = self.settings.text_classes
+        assert classes is not None  # resolved by PipelineSettings
         wanted = [
-            (f, d)
-            for f, dets in enumerate(detections)
-            for d in dets
-            if d["label"] in self.settings.text_classes
+            (f, d) for f, dets in enumerate(detections) for d in dets if d["label"] in classes
         ]
         crops = [crop_box(images[f], d["box"]) for f, d in wanted]
         for (_, det), (text, conf) in zip(wanted, self._recognise(crops), strict=True):
