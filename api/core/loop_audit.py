@@ -4,7 +4,7 @@ A wall-clock bound (a /health p99, a slow-callback threshold) says as much about
 about the code. Instead, with `LOOP_AUDIT=true`, a profile hook on the loop thread (and only on
 it: `sys.setprofile` is per thread, so worker threads run unprofiled) records every call to a
 function that must never run there: JPEG codecs, ONNX Runtime, DuckDB (through the functions
-marked `@blocking`), (de)compression and sleeping. Each catch is counted in
+marked `@blocking`), synchronous gRPC, (de)compression and sleeping. Each catch is counted in
 `framegate_loop_blocking_calls_total{call}`; tests assert the count stays at zero while real
 traffic flows. The hook costs every Python call on the loop a few
 hundred nanoseconds, so it is for tests and diagnosis, never on by default.
@@ -56,6 +56,10 @@ def _blocking_code() -> dict[CodeType, str]:
     ort = _optional("onnxruntime")
     if ort is not None:
         code[ort.InferenceSession.run.__code__] = "onnxruntime.InferenceSession.run"
+    channel = _optional("grpc._channel")  # synchronous gRPC (the flagd RPC provider); not grpc.aio
+    if channel is not None:
+        for kind in ("_UnaryUnaryMultiCallable", "_UnaryStreamMultiCallable"):
+            code[getattr(channel, kind).__call__.__code__] = f"grpc.{kind}.__call__"
     return code
 
 

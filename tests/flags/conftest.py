@@ -22,7 +22,9 @@ from api.flags.kube_client import make_api_client
 from api.flags.kube_provider import ConfigMapFlagProvider
 from tests.flags.fake_kube import FakeKube
 
-FLIP_DEADLINE_S = 1.0  # the latency budget asserted for a flag change
+# The product promise a flag change must fit in: live sessions closed within 2 s of the flip
+# (the file provider polls every 0.5 s, so this is a 4x margin on a busy machine, not a bound).
+FLIP_DEADLINE_S = 2.0
 WAIT_S = 5.0  # deadline for conditions that are not latency assertions
 NAMESPACE = "default"
 CONFIGMAP = "framegate-flags"

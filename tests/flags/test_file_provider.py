@@ -46,7 +46,7 @@ async def test_file_flag_on_reads_true(tmp_path: Path, start_service: StartServi
     assert await service.streaming_enabled(ctx()) is True
 
 
-async def test_file_flip_seen_within_one_second(
+async def test_file_flip_seen_within_the_kill_switch_deadline(
     tmp_path: Path, start_service: StartService
 ) -> None:
     path = tmp_path / "flags.json"

@@ -49,7 +49,7 @@ async def test_kube_reads_configmap(kube_service: FlagService) -> None:
     )
 
 
-async def test_kube_patch_flips_within_one_second(
+async def test_kube_patch_flips_within_the_kill_switch_deadline(
     fake_kube: FakeKube, kube_service: FlagService
 ) -> None:
     await wait_until(lambda: fake_kube.count(WATCH) == 1, what="watch open")

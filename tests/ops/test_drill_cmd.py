@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from api.ops.drill import (
@@ -66,11 +65,9 @@ def test_drill_fails_when_the_flip_does_not_reach_the_server(
     gateway: ApiServer, tmp_path: Path
 ) -> None:
     wrong = tmp_path / "not-the-servers-flags.json"
-    started = time.monotonic()
     result = framegate(
         "drill", "--url", gateway.http, "--flag-file", str(wrong), "--json", "--timeout", "20"
     )
-    elapsed = time.monotonic() - started
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     failed = [s for s in report["steps"] if not s["ok"]]
@@ -80,7 +77,6 @@ def test_drill_fails_when_the_flip_does_not_reach_the_server(
         f"was turned off in {wrong}; the server reads its flags from file {gateway.flag_file}"
     )
     assert "drill FAILED: step 4 'live session closed' failed" in result.stderr
-    assert elapsed < 20
     assert not wrong.exists()  # the drill put the file back as it found it (absent)
     assert upgrade(gateway) == 101  # the server's own flag was never touched
 

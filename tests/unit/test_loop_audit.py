@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import zlib
@@ -73,3 +74,18 @@ def test_onnxruntime_inference_is_caught(repo_root: Path) -> None:
     finally:
         audit.uninstall()
     assert audit.caught == {"onnxruntime.InferenceSession.run": 1}
+
+
+def test_synchronous_grpc_is_caught() -> None:
+    import grpc
+
+    channel = grpc.insecure_channel("127.0.0.1:1")  # nothing listens: the call fails fast
+    audit = LoopAudit()
+    audit.install()
+    try:
+        with contextlib.suppress(grpc.RpcError):
+            channel.unary_unary("/x.Y/Z")(b"", timeout=0.05)
+    finally:
+        audit.uninstall()
+        channel.close()
+    assert audit.caught == {"grpc._UnaryUnaryMultiCallable.__call__": 1}
