@@ -224,7 +224,8 @@ def triton(
     from tritonclient.utils import InferenceServerException
 
     from api.inference.triton_client import InferenceUnavailable, PipelineFailure
-    from api.loadtest.measure import CpuMonitor, local_grpc_port, machine_facts
+    from api.loadtest.cpu import CpuMonitor
+    from api.loadtest.measure import local_grpc_port, machine_facts
     from api.loadtest.triton_direct import measure_triton
 
     levels = parse_concurrency(concurrency)

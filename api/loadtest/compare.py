@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from api.loadtest.cpu import CpuMonitor
 from api.loadtest.inprocess import (
     InProcessPipelines,
     measure_model,
@@ -15,7 +16,7 @@ from api.loadtest.inprocess import (
     pipeline_settings,
     yolo_tensors,
 )
-from api.loadtest.measure import CpuMonitor, Measurement, local_grpc_port, machine_facts
+from api.loadtest.measure import Measurement, local_grpc_port, machine_facts
 from api.loadtest.triton_direct import measure_triton, server_version
 
 

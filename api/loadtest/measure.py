@@ -1,4 +1,5 @@
-"""Shared measurement records and machine facts for the benchmarks."""
+"""Shared measurement records and machine facts for the benchmarks. CPU accounting lives in
+api/loadtest/cpu.py; `CpuMonitor` and `wait_for_quiet` are re-exported here for their callers."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import datetime as dt
 import os
 import platform
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from api.loadtest.cpu import CpuMonitor as CpuMonitor
+from api.loadtest.cpu import wait_for_quiet as wait_for_quiet
 
 
 @dataclass
@@ -33,124 +36,6 @@ class Measurement:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _machine_busy_s() -> float:
-    """CPU seconds all cores spent busy since boot (/proc/stat: all but idle and iowait)."""
-    with open("/proc/stat") as f:
-        fields = [int(v) for v in f.readline().split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / _TICK
-
-
-def _process_cpu_s(pid: int) -> tuple[int, float] | None:
-    """(process group, CPU seconds) of a live process, None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    # fields after "pid (comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt
-    # cmajflt utime stime ...
-    return int(rest[2]), (int(rest[11]) + int(rest[12])) / _TICK
-
-
-def _pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
-def find_triton_group(grpc_port: int) -> int | None:
-    """Process group of the local tritonserver serving gRPC on `grpc_port` (the embedded server
-    runs in its own group, its Python stubs included)."""
-    for pid in _pids():
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if (
-            argv
-            and argv[0].endswith(b"tritonserver")
-            and f"--grpc-port={grpc_port}".encode() in argv
-        ):
-            try:
-                return os.getpgid(pid)
-            except ProcessLookupError:
-                return None
-    return None
-
-
-class CpuMonitor:
-    """Splits the machine's CPU use over a measurement window into ours (this process, the
-    children it has reaped, e.g. perf_analyzer, and the local Triton's process group) and the
-    rest: other people's work on a shared machine, reported as `other_cores` (0 when quiet)."""
-
-    def __init__(self, triton_grpc_port: int | None = None) -> None:
-        self.group = find_triton_group(triton_grpc_port) if triton_grpc_port else None
-        self._members: list[int] = []
-        self._start: tuple[float, float, float] | None = None
-
-    def _group_pids(self) -> list[int]:
-        if self.group is None:
-            return []
-        out = []
-        for pid in _pids():
-            info = _process_cpu_s(pid)
-            if info is not None and info[0] == self.group:
-                out.append(pid)
-        return out
-
-    def _ours_s(self) -> float:
-        t = os.times()
-        own = t.user + t.system + t.children_user + t.children_system
-        for pid in self._members:
-            info = _process_cpu_s(pid)
-            if info is not None:
-                own += info[1]
-        return own
-
-    def start(self) -> None:
-        self._members = self._group_pids()
-        self._start = (time.monotonic(), _machine_busy_s(), self._ours_s())
-
-    def stop(self) -> dict[str, float]:
-        if self._start is None:
-            raise RuntimeError("CpuMonitor.stop() before start()")
-        wall0, busy0, ours0 = self._start
-        wall = max(time.monotonic() - wall0, 1e-9)
-        busy = (_machine_busy_s() - busy0) / wall
-        ours = (self._ours_s() - ours0) / wall
-        return {
-            "machine_cores": round(busy, 2),
-            "ours_cores": round(ours, 2),
-            "other_cores": round(max(busy - ours, 0.0), 2),
-        }
-
-
-def wait_for_quiet(
-    max_other_cores: float = 0.3,
-    sample_s: float = 10.0,
-    timeout_s: float = 1800.0,
-    triton_grpc_port: int | None = None,
-    on_sample: Callable[[dict[str, float]], None] | None = None,
-) -> tuple[bool, dict[str, float]]:
-    """Sample the machine until a whole `sample_s` window has at most `max_other_cores` of other
-    people's load, or `timeout_s` passes: (quiet, last sample)."""
-    monitor = CpuMonitor(triton_grpc_port)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        monitor.start()
-        time.sleep(sample_s)
-        sample = monitor.stop()
-        if on_sample:
-            on_sample(sample)
-        if sample["other_cores"] <= max_other_cores:
-            return True, sample
-        if time.monotonic() >= deadline:
-            return False, sample
 
 
 def local_grpc_port(url: str) -> int | None:

@@ -14,8 +14,8 @@ import time
 from collections.abc import Sequence
 
 from api.inference.triton_client import TritonClient
+from api.loadtest.cpu import CpuMonitor
 from api.loadtest.measure import (
-    CpuMonitor,
     Measurement,
     count_results,
     cycle_batch,

@@ -64,7 +64,7 @@ def test_measurement_helpers_produce_complete_records(triton, jpegs) -> None:
     assert set(pipeline.cpu) == {"machine_cores", "ours_cores", "other_cores"}
 
     monitor = CpuMonitor(local_grpc_port(triton.grpc_url))
-    assert monitor.group is not None  # the server's process group: its load counts as ours
+    assert monitor.triton is not None  # the server and its stubs: their load counts as ours
 
     served = asyncio.run(
         measure_triton(

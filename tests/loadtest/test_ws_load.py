@@ -198,6 +198,34 @@ async def test_token_is_sent_as_bearer_header() -> None:
     assert seen == ["Bearer s3cret"]
 
 
+async def test_permessage_deflate_is_offered_as_browsers_do() -> None:
+    offers: list[str | None] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        offers.append(ws.request.headers.get("Sec-WebSocket-Extensions"))
+        await silent(ws)
+
+    await run_fake(handler, sessions=1, drain_timeout_s=0)
+    assert offers and "permessage-deflate" in (offers[0] or "")
+
+
+async def test_a_server_that_refuses_deflate_still_gets_frames() -> None:
+    received: list[bytes] = []
+    negotiated: list[list] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        negotiated.append(ws.protocol.extensions)
+        async for frame in ws:
+            received.append(frame)
+
+    async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        config = LoadConfig(url, "yolo", 1, fps=20, duration_s=0.1, drain_timeout_s=0)
+        report = await WsLoad(config, JPEGS).run()
+    assert negotiated == [[]]  # nothing negotiated: frames went uncompressed
+    assert report["frames"]["sent"] == len(received) > 0
+
+
 async def test_missing_metrics_endpoint_is_reported_not_fatal() -> None:
     report = await run_fake(silent, sessions=1, drain_timeout_s=0)
     assert report["server"]["available"] is False
