@@ -27,6 +27,11 @@ from api.streaming.protocol import ErrorCode, StreamError
 
 log = logging.getLogger("framegate.stream")
 
+# Bound once: `labels()` takes a lock and a dict lookup, and these count every frame.
+_RECEIVED = metrics.STREAM_FRAMES.labels("received")
+_DROPPED = metrics.STREAM_FRAMES.labels("dropped")
+_PROCESSED = metrics.STREAM_FRAMES.labels("processed")
+
 Infer = Callable[[bytes, float], Awaitable[dict]]  # (JPEG, arrival time.monotonic()) -> result
 Send = Callable[[str], Awaitable[None]]
 
@@ -105,7 +110,7 @@ class StreamSession:
         """Admit one valid frame; returns its frame_index."""
         frame = _Frame(self.received, data, time.monotonic())
         self.received += 1
-        metrics.STREAM_FRAMES.labels("received").inc()
+        _RECEIVED.inc()
         self.pressure.window.record_arrival()
         if len(self._inflight) < self.limits.max_inflight:
             self._start(frame)
@@ -129,7 +134,7 @@ class StreamSession:
 
     def _count_drop(self) -> None:
         self.dropped += 1
-        metrics.STREAM_FRAMES.labels("dropped").inc()
+        _DROPPED.inc()
         self.pressure.window.record_drop()
 
     def _start(self, frame: _Frame) -> None:
@@ -173,7 +178,7 @@ class StreamSession:
                 self._count_drop()
             else:
                 self.processed += 1
-                metrics.STREAM_FRAMES.labels("processed").inc()
+                _PROCESSED.inc()
                 self.pressure.window.record_completion()
             await self._emit(done.reply)
         while self._mailbox is not None and len(self._inflight) < self.limits.max_inflight:
