@@ -19,10 +19,10 @@ from api.core.config import Role, Settings, get_settings
 from api.core.logging import configure_logging
 from api.core.loop_audit import LoopAudit
 from api.flags.service import FlagService
-from api.inference.service import InferenceService
-from api.inference.triton_client import TritonClient
+from api.inference.replicas import ReplicaSet
+from api.inference.service import Inference, InferenceService
 from api.jobs.worker import JobSystem
-from api.routes import health, pipelines, video
+from api.routes import health, pipelines, video, web
 from api.streaming import protocol
 from api.streaming.killswitch import KillSwitch
 from api.streaming.registry import SessionRegistry
@@ -59,7 +59,9 @@ async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
     await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, inference: Inference | None = None) -> FastAPI:
+    """The app for `settings`. `inference` replaces the Triton boundary (tests build a tiny app
+    with a fake one); the caller then owns it and closes it."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     with_streaming = streaming_mounted(settings)
@@ -71,8 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if audit is not None:
             audit.install()  # the lifespan runs on the loop thread: audit it from the start
         app.state.settings = settings
-        app.state.inference = InferenceService(
-            TritonClient(settings.triton_url, settings.triton_timeout_s), settings
+        app.state.inference = inference or InferenceService(
+            ReplicaSet.from_url(settings.triton_url, settings.triton_timeout_s), settings
         )
         app.state.sessions = SessionRegistry(settings.stream_max_sessions)
         killswitch: KillSwitch | None = None
@@ -94,7 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await app.state.flags.stop()
             if jobs is not None:
                 await jobs.stop()  # running jobs go back to the queue before inference closes
-            await app.state.inference.close()
+            if inference is None:
+                await app.state.inference.close()
             if audit is not None:
                 audit.uninstall()
 
@@ -104,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pipelines.router)
     if with_streaming:
         app.include_router(stream_router)
+        app.include_router(web.router)  # the browser client at GET /
     if with_jobs:
         app.include_router(video.router)
     return app

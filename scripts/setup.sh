@@ -13,6 +13,10 @@ fi
 # Reference OCR for tests only. --no-deps: it requires the GUI opencv-python, which would clash
 # with opencv-python-headless (both install cv2); its other dependencies are in the test extra.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "rapidocr-onnxruntime==1.4.4"
+# The browser tests (tests/web) drive Debian's Chromium through Playwright, which never downloads
+# a browser of its own here.
+command -v chromium >/dev/null 2>&1 \
+  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 .venv/bin/python -c "import cv2, onnxruntime, pytriton, tritonclient.grpc.aio" \
   || { echo "setup: dependency check failed" >&2; exit 1; }
 echo "setup: ok (.venv ready; run .venv/bin/framegate --help)"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Role(StrEnum):
@@ -45,9 +47,16 @@ class Settings(BaseSettings):
     stream_idle_timeout_s: float = Field(30.0, gt=0)
     stream_max_session_s: float = Field(600.0, gt=0)
     stream_auth_token: str | None = None
+    # Browser origins allowed to open a stream besides the server's own (comma-separated,
+    # `scheme://host[:port]`, or `*` for any); upgrades without an Origin header always pass.
+    stream_allowed_origins: Annotated[list[str], NoDecode] = []
     # End-to-end target for a live frame (arrival at the gateway to result), enforced by dropping
     # frames that could only be answered later and by capping batch sizes (0 = no budget).
     stream_latency_budget_ms: float = Field(80.0, ge=0)
+    # Triton unreachable: frames answered dropped for this long before sessions close (1013).
+    stream_unavailable_grace_s: float = Field(10.0, ge=0)
+    # Frames Triton fails in a row (each answered with a per-frame error) before a session closes.
+    stream_max_consecutive_failures: int = Field(5, ge=1)
 
     # Micro-batching towards Triton
     batch_max_size: int = Field(8, ge=1, le=16)
@@ -76,9 +85,32 @@ class Settings(BaseSettings):
     def _empty_token_means_none(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("stream_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return [origin for origin in (part.strip() for part in value.split(",")) if origin]
+
+    @field_validator("stream_allowed_origins")
+    @classmethod
+    def _normalise_origins(cls, value: list[str]) -> list[str]:
+        return [_normalise_origin(origin) for origin in value]
+
     @property
     def max_frame_bytes(self) -> int:
         return int(self.stream_max_frame_size_mb * 1024 * 1024)
+
+
+def _normalise_origin(origin: str) -> str:
+    """`HTTPS://Host:8443/` -> `https://host:8443`, the form browsers send in `Origin`."""
+    origin = origin.strip().lower().rstrip("/")
+    if origin == "*":
+        return origin
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+        raise ValueError(f"not an origin (scheme://host[:port]): {origin!r}")
+    return origin
 
 
 @lru_cache

@@ -1,13 +1,37 @@
-"""JSON lines logging: one object per record, with `extra` fields (session_id, pipeline_id...)."""
+"""JSON lines logging: one object per record, with `extra` fields (session_id, pipeline_id...).
+
+Tokens never reach a log: uvicorn's access and WebSocket lines carry the query string, where a
+browser passes its stream token (`?token=...`), so those loggers and ours redact it.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_TOKEN_PARAM = re.compile(r"([?&;]token=)[^&;\s\"']*", re.IGNORECASE)
+REDACTED = "[redacted]"
+UVICORN_LOGGERS = ("uvicorn.access", "uvicorn.error")
+
+
+def redact(text: str) -> str:
+    """`/ws/video/stream?pipeline_id=ocr&token=s3cret` -> `...&token=[redacted]`."""
+    return _TOKEN_PARAM.sub(rf"\g<1>{REDACTED}", text)
+
+
+class RedactTokens(logging.Filter):
+    """Rewrites a record's message and string arguments before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,7 +51,12 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactTokens())
     root = logging.getLogger("framegate")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    for name in UVICORN_LOGGERS:  # logger filters survive uvicorn's own dictConfig
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())

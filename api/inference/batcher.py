@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from api.inference.errors import BatcherClosed, FrameExpired, PipelineFailure
 from api.inference.latency_budget import LatencyBudget
 
 # The window's floor: one frame per batch slot keeps a server's parallel instances busy, but no
@@ -29,12 +30,7 @@ InferBatch = Callable[[list[bytes]], Awaitable[list[dict]]]
 BatchObserver = Callable[[int, float], None]  # (batch size, seconds at Triton)
 
 
-class BatcherClosed(RuntimeError):
-    pass
-
-
-class FrameExpired(Exception):
-    """The frame could no longer be answered within the latency budget; it was never sent."""
+__all__ = ["BatcherClosed", "FrameExpired", "MicroBatcher"]
 
 
 @dataclass
@@ -216,13 +212,14 @@ class MicroBatcher:
         try:
             results = await self._infer([item.frame for item in batch])
             if len(results) != len(batch):
-                raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
+                raise PipelineFailure(f"{len(results)} results for a batch of {len(batch)}")
             if self.budget is not None:
                 self.budget.observe(time.monotonic() - sent_at, sent_at, window_full)
+        except PipelineFailure as exc:
+            await self._isolate(batch, exc)  # find the frames that fail; the others get results
+            return
         except Exception as exc:
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(exc)
+            _fail(batch, exc)
             return
         finally:
             self._batches_inflight -= 1
@@ -230,9 +227,29 @@ class MicroBatcher:
             self._freed.set()
             if self._observer is not None:
                 self._observer(len(batch), time.monotonic() - sent_at)
-        for item, result in zip(batch, results, strict=True):
-            if not item.future.done():
-                item.future.set_result(result)
+        _resolve(batch, results)
+
+    async def _isolate(self, batch: list[_Item], exc: PipelineFailure) -> None:
+        """Triton failed a batch: retry its halves (in parallel) until each failing frame fails
+        alone, so one poisoned frame costs its own result, never its neighbours'."""
+        batch = [item for item in batch if not item.future.done()]
+        if len(batch) <= 1:
+            _fail(batch, exc)
+            return
+        middle = len(batch) // 2
+        await asyncio.gather(*(self._retry(half) for half in (batch[:middle], batch[middle:])))
+
+    async def _retry(self, batch: list[_Item]) -> None:
+        try:
+            results = await self._infer([item.frame for item in batch])
+            if len(results) != len(batch):
+                raise PipelineFailure(f"{len(results)} results for a batch of {len(batch)}")
+        except PipelineFailure as exc:
+            await self._isolate(batch, exc)
+        except Exception as exc:
+            _fail(batch, exc)
+        else:
+            _resolve(batch, results)
 
     async def close(self) -> None:
         """Stop accepting frames, fail what is still queued, wait for in-flight batches."""
@@ -246,3 +263,15 @@ class MicroBatcher:
         self._pending = []
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _resolve(batch: list[_Item], results: list[dict]) -> None:
+    for item, result in zip(batch, results, strict=True):
+        if not item.future.done():
+            item.future.set_result(result)
+
+
+def _fail(batch: list[_Item], exc: BaseException) -> None:
+    for item in batch:
+        if not item.future.done():
+            item.future.set_exception(exc)

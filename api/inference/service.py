@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from api.core.config import Role, Settings
 from api.core.metrics import BATCH_SIZE, BATCH_WINDOW, TRITON_REQUEST_SECONDS
 from api.inference.batcher import MicroBatcher
 from api.inference.pipelines import PIPELINES, Pipeline
-from api.inference.triton_client import TritonClient
+
+
+class Inference(Protocol):
+    """The inference boundary as routes and the job system use it (faked in unit tests)."""
+
+    async def infer(
+        self, pipeline_id: str, frame: bytes, received: float | None = None
+    ) -> dict: ...
+
+    async def readiness(self) -> dict[str, bool]: ...
+
+    async def close(self) -> None: ...
+
+
+class TritonBackend(Protocol):
+    """What the service needs of Triton: one server or a replica set."""
+
+    async def infer_frames(self, model: str, frames: Sequence[bytes]) -> list[dict]: ...
+
+    async def is_ready(self) -> bool: ...
+
+    async def models_ready(self, models: Sequence[str]) -> dict[str, bool]: ...
+
+    async def close(self) -> None: ...
 
 
 def _latency_budget_s(settings: Settings) -> float | None:
@@ -18,7 +44,7 @@ def _latency_budget_s(settings: Settings) -> float | None:
 
 
 class InferenceService:
-    def __init__(self, client: TritonClient, settings: Settings) -> None:
+    def __init__(self, client: TritonBackend, settings: Settings) -> None:
         self.client = client
         self._batchers = {p.id: self._batcher(p, settings) for p in PIPELINES.values()}
 

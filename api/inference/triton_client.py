@@ -10,18 +10,21 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
+from api.inference.errors import InferenceUnavailable, PipelineFailure
 from api.pipelines_spec import FRAMES, RESULTS
 
+# gRPC's default reconnect backoff grows to 120 s: a Triton that comes back would wait that long
+# for traffic. Capped at 1 s, the first result after a restart arrives within 2 s.
+RECONNECT = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
 INPUT = FRAMES.name  # every pipeline model's tensors (api/pipelines_spec.py)
 OUTPUT = RESULTS.name
 
 
-class InferenceUnavailable(RuntimeError):
-    """Triton cannot be reached or the model is not ready: retryable, not the frame's fault."""
-
-
-class PipelineFailure(RuntimeError):
-    """Triton answered with an error for the whole request."""
+__all__ = ["InferenceUnavailable", "PipelineFailure", "TritonClient"]
 
 
 class TritonClient:
@@ -31,7 +34,7 @@ class TritonClient:
         # With a headless Service (dns:///triton-headless:8001) the resolver returns every Triton
         # pod; round_robin spreads requests over them instead of pinning the first.
         self._client = grpcclient.InferenceServerClient(
-            url=url, channel_args=[("grpc.lb_policy_name", "round_robin")]
+            url=url, channel_args=[("grpc.lb_policy_name", "round_robin"), *RECONNECT]
         )
         self.last_latency_s = 0.0
 

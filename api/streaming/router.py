@@ -11,6 +11,7 @@ import hmac
 import logging
 import time
 import uuid
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from fastapi.responses import PlainTextResponse
@@ -39,6 +40,32 @@ def _token_from(websocket: WebSocket) -> str | None:
     return websocket.query_params.get("token")
 
 
+def _origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
+    """Cross-site WebSocket hijacking guard. Browsers always send `Origin` on an upgrade; other
+    clients need not. Allowed: no Origin, the server's own origin (the host the request was
+    addressed to) and STREAM_ALLOWED_ORIGINS."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.strip().lower().rstrip("/")
+    if "*" in settings.stream_allowed_origins or origin in settings.stream_allowed_origins:
+        return True
+    parts = urlsplit(origin)
+    host = websocket.headers.get("host", "").lower()
+    return parts.scheme in ("http", "https") and bool(host) and parts.netloc == host
+
+
+async def _refused_origin(websocket: WebSocket, settings: Settings) -> bool:
+    """Answer a foreign origin's upgrade with HTTP 403 (before the flag is evaluated)."""
+    if _origin_allowed(websocket, settings):
+        return False
+    log.warning(
+        "upgrade refused: origin not allowed", extra={"origin": websocket.headers["origin"]}
+    )
+    await websocket.send_denial_response(PlainTextResponse("Forbidden", status_code=403))
+    return True
+
+
 def _check_handshake(websocket: WebSocket, settings: Settings) -> str:
     """Auth, then pipeline; returns the pipeline id or raises the StreamError to close with."""
     if settings.stream_auth_token is not None:
@@ -60,6 +87,8 @@ def _check_handshake(websocket: WebSocket, settings: Settings) -> str:
 async def video_stream(websocket: WebSocket) -> None:
     state = websocket.app.state
     settings: Settings = state.settings
+    if await _refused_origin(websocket, settings):
+        return
     registry: SessionRegistry = state.sessions
     session_id = uuid.uuid4().hex
     context = FlagContext(
@@ -95,6 +124,8 @@ async def video_stream(websocket: WebSocket) -> None:
             max_inflight=settings.stream_max_inflight,
             drop_threshold=settings.stream_drop_threshold,
             slowdown_threshold=settings.stream_slowdown_threshold,
+            unavailable_grace_s=settings.stream_unavailable_grace_s,
+            max_consecutive_failures=settings.stream_max_consecutive_failures,
         ),
         session_id=session_id,
         targeting_key=context.targeting_key,
@@ -140,37 +171,36 @@ async def video_stream(websocket: WebSocket) -> None:
 async def _receive_loop(
     websocket: WebSocket, session: StreamSession, settings: Settings
 ) -> Termination | None:
-    """Returns why the server ends the session, or None when the client disconnected."""
+    """Returns why the server ends the session, or None when the client disconnected.
+
+    One await per message, no task: a termination (kill switch, failure, drain) cancels this
+    task, but only while it waits for the socket, never in the middle of answering a frame."""
     expires = session.started + settings.stream_max_session_s
-    receive: asyncio.Task | None = None
+    max_bytes = settings.max_frame_bytes
+    task = asyncio.current_task()
+    assert task is not None
+    waiting = False
+
+    def interrupt(_: object) -> None:
+        if waiting:
+            task.cancel()
+
+    session.terminated.add_done_callback(interrupt)
     try:
-        while True:
-            now = time.monotonic()
-            idle_deadline = now + settings.stream_idle_timeout_s
-            if receive is None:
-                receive = asyncio.create_task(websocket.receive())
-            timeout = min(idle_deadline, expires) - now
-            done, _ = await asyncio.wait(
-                {receive, session.terminated},
-                timeout=max(timeout, 0),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if session.terminated in done:
-                return session.terminated.result()
-            if receive not in done:
-                if expires <= idle_deadline:
-                    error = StreamError(
-                        ErrorCode.SESSION_EXPIRED,
-                        f"session reached its maximum length of {settings.stream_max_session_s:g}s",
-                    )
-                else:
-                    error = StreamError(
-                        ErrorCode.IDLE_TIMEOUT,
-                        f"no frame received for {settings.stream_idle_timeout_s:g}s",
-                    )
-                return Termination.from_error(error)
-            message = receive.result()
-            receive = None
+        while not session.terminated.done():
+            idle_deadline = time.monotonic() + settings.stream_idle_timeout_s
+            waiting = True
+            try:
+                async with asyncio.timeout_at(min(idle_deadline, expires)):
+                    message = await websocket.receive()
+            except TimeoutError:
+                return Termination.from_error(_timeout_error(expires <= idle_deadline, settings))
+            except asyncio.CancelledError:
+                if session.terminated.done() and task.uncancel() == 0:
+                    break  # our own interrupt, not a cancellation from outside
+                raise
+            finally:
+                waiting = False
             if message["type"] == "websocket.disconnect":
                 return None
             data = message.get("bytes")
@@ -181,15 +211,24 @@ async def _receive_loop(
                 )
                 return Termination.from_error(error)
             try:
-                validate_frame(data, settings.max_frame_bytes)
+                validate_frame(data, max_bytes)
             except StreamError as error:
                 return Termination.from_error(error)
             await session.offer(data)
+        return session.terminated.result()
     finally:
-        if receive is not None:
-            receive.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await receive
+        session.terminated.remove_done_callback(interrupt)
+
+
+def _timeout_error(expired: bool, settings: Settings) -> StreamError:
+    if expired:
+        return StreamError(
+            ErrorCode.SESSION_EXPIRED,
+            f"session reached its maximum length of {settings.stream_max_session_s:g}s",
+        )
+    return StreamError(
+        ErrorCode.IDLE_TIMEOUT, f"no frame received for {settings.stream_idle_timeout_s:g}s"
+    )
 
 
 async def _close(websocket: WebSocket, termination: Termination) -> str:

@@ -19,8 +19,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from api.core import metrics
-from api.inference.batcher import FrameExpired
-from api.inference.triton_client import InferenceUnavailable, PipelineFailure
+from api.inference.errors import (
+    FrameErrorCode,
+    FrameExpired,
+    InferenceUnavailable,
+    PipelineFailure,
+)
 from api.streaming import protocol
 from api.streaming.backpressure import DropWindow, PressureState, PressureTracker
 from api.streaming.protocol import ErrorCode, StreamError
@@ -42,6 +46,11 @@ class SessionLimits:
     drop_threshold: float = 0.10
     slowdown_threshold: float = 0.30
     window_s: float = 1.5
+    # Triton unreachable: frames are answered dropped for this long before the session closes.
+    unavailable_grace_s: float = 10.0
+    # Frames Triton fails in a row (each answered with a per-frame error) before the session
+    # closes with pipeline_failure.
+    max_consecutive_failures: int = 5
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,9 @@ class _Frame:
     data: bytes
     received: float
     reply: str | None = None
-    expired: bool = False
+    # Answered dropped once its turn comes: "expired" (the latency budget: the client sends too
+    # fast, which counts towards slow_down) or "unavailable" (Triton down: not the client's rate).
+    dropped: str | None = None
 
 
 @dataclass
@@ -89,6 +100,8 @@ class StreamSession:
             self.limits.drop_threshold,
             self.limits.slowdown_threshold,
         )
+        self._unavailable_since: float | None = None
+        self._consecutive_failures = 0
         self._mailbox: _Frame | None = None
         self._inflight: deque[_Frame] = deque()  # started, in frame order; replies go out in order
         self._tasks: set[asyncio.Task[None]] = set()
@@ -132,10 +145,11 @@ class StreamSession:
         self._count_drop()
         await self._emit(protocol.dropped_message(frame.index))
 
-    def _count_drop(self) -> None:
+    def _count_drop(self, pressure: bool = True) -> None:
         self.dropped += 1
         _DROPPED.inc()
-        self.pressure.window.record_drop()
+        if pressure:
+            self.pressure.window.record_drop()
 
     def _start(self, frame: _Frame) -> None:
         self._inflight.append(frame)
@@ -148,14 +162,13 @@ class StreamSession:
             result = await self.infer(frame.data, frame.received)
         except FrameExpired:
             metrics.STREAM_EXPIRED.labels(self.pipeline_id).inc()
-            frame.reply, frame.expired = protocol.dropped_message(frame.index), True
-            await self._flush()
+            await self._answer_dropped(frame, "expired")
             return
         except InferenceUnavailable as exc:
-            self.fail(StreamError(ErrorCode.INFERENCE_UNAVAILABLE, f"inference unavailable: {exc}"))
+            await self._unavailable(frame, exc)
             return
         except PipelineFailure as exc:
-            self.fail(StreamError(ErrorCode.PIPELINE_FAILURE, f"pipeline failed: {exc}"))
+            await self._failed(frame, exc)
             return
         except asyncio.CancelledError:
             raise
@@ -165,17 +178,57 @@ class StreamSession:
                 StreamError(ErrorCode.INTERNAL_ERROR, "internal error while processing a frame")
             )
             return
+        self._unavailable_since, self._consecutive_failures = None, 0
         elapsed = time.monotonic() - frame.received
         frame.reply = protocol.result_message(frame.index, result, elapsed * 1000)
         metrics.STREAM_LATENCY.labels(self.pipeline_id).observe(elapsed)
+        await self._flush()
+
+    async def _answer_dropped(self, frame: _Frame, why: str) -> None:
+        frame.reply, frame.dropped = protocol.dropped_message(frame.index), why
+        await self._flush()
+
+    async def _unavailable(self, frame: _Frame, exc: InferenceUnavailable) -> None:
+        """Triton unreachable: the frame is dropped and the session waits out a grace period
+        (a restart, a replica replaced) before giving up."""
+        now = time.monotonic()
+        if self._unavailable_since is None:
+            self._unavailable_since = now
+        if now - self._unavailable_since >= self.limits.unavailable_grace_s:
+            grace = self.limits.unavailable_grace_s
+            self.fail(
+                StreamError(
+                    ErrorCode.INFERENCE_UNAVAILABLE,
+                    f"inference unavailable for {grace:g}s: {exc}",
+                )
+            )
+            return
+        await self._answer_dropped(frame, "unavailable")
+
+    async def _failed(self, frame: _Frame, exc: PipelineFailure) -> None:
+        """Triton failed this frame (alone: the batcher isolates it): a per-frame error result,
+        and the session goes on unless the pipeline keeps failing."""
+        self._consecutive_failures += 1
+        if self._consecutive_failures >= self.limits.max_consecutive_failures:
+            count = self._consecutive_failures
+            self.fail(
+                StreamError(
+                    ErrorCode.PIPELINE_FAILURE, f"pipeline failed on {count} frames in a row: {exc}"
+                )
+            )
+            return
+        code = str(FrameErrorCode.PIPELINE_FAILURE)
+        error = {"error": code, "detail": f"pipeline failed: {exc}"}
+        elapsed = time.monotonic() - frame.received
+        frame.reply = protocol.result_message(frame.index, error, elapsed * 1000)
         await self._flush()
 
     async def _flush(self) -> None:
         """Send finished replies in frame order, then refill freed slots from the mailbox."""
         while self._inflight and self._inflight[0].reply is not None:
             done = self._inflight.popleft()
-            if done.expired:
-                self._count_drop()
+            if done.dropped:
+                self._count_drop(pressure=done.dropped == "expired")
             else:
                 self.processed += 1
                 _PROCESSED.inc()

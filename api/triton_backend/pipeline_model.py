@@ -13,6 +13,7 @@ deployment decides:
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ from api.triton_backend.loaded_config import checked_spec
 from api.vision.ocr import CtcDecoder
 from api.vision.pipeline import FramePipeline, PipelineSettings
 from api.vision.yolo import DetectorInfo
+
+FAULT_INJECTION_ENV = "FRAMEGATE_FAULT_INJECTION"
+POISON = b"FRAMEGATE-POISON"
 
 # The config parameter naming the ONNX file whose metadata a stage's post-processing reads.
 METADATA_PARAMETERS = {YOLO.name: "detector_onnx", OCR_REC.name: "rec_onnx"}
@@ -71,6 +75,9 @@ class PipelineModel:
         # BLS outputs are read in CPU memory: on the GPU deployment the ONNX models' outputs
         # would otherwise stay on the GPU, and NMS/CTC run in numpy anyway (docs/ARCHITECTURE.md).
         self._cpu = pb_utils.PreferredMemory(pb_utils.TRITONSERVER_MEMORY_CPU, 0)
+        # Test-only fault injection (off unless the server's environment turns it on): a frame
+        # carrying POISON makes the whole run fail, as a model crash on one input would.
+        self._inject_faults = os.environ.get(FAULT_INJECTION_ENV) == "1"
 
     def _bls(self, model: str, batch: np.ndarray) -> np.ndarray:
         pb = self._pb
@@ -90,35 +97,44 @@ class PipelineModel:
         return output.as_numpy()
 
     def execute(self, requests: list) -> list:
+        """One pipeline run over every request's frames; when it fails, each request is run on
+        its own, so one bad request never errors the others handed to the same execute()."""
         pb = self._pb
-        frames: list[bytes] = []
-        counts: list[int] = []
-        for request in requests:
-            column = pb.get_input_tensor_by_name(request, self._input).as_numpy().reshape(-1)
-            frames.extend(bytes(f) for f in column)
-            counts.append(len(column))
+        batches = [
+            [bytes(f) for f in pb.get_input_tensor_by_name(r, self._input).as_numpy().reshape(-1)]
+            for r in requests
+        ]
         try:
-            results = self._pipeline.process(frames)
-        except Exception as exc:  # a model failure: every request gets an error, none is lost
-            return [
-                pb.InferenceResponse(error=pb.TritonError(f"pipeline failed: {exc}"))
-                for _ in requests
-            ]
-        responses = []
-        start = 0
-        for n in counts:
-            payload = np.array(
-                [
-                    [json.dumps(r, separators=(",", ":")).encode()]
-                    for r in results[start : start + n]
-                ],
-                dtype=np.object_,
-            )
-            responses.append(
-                pb.InferenceResponse(output_tensors=[pb.Tensor(self._output, payload)])
-            )
-            start += n
+            results = self._process([f for frames in batches for f in frames])
+        except Exception as exc:
+            if len(requests) == 1:
+                return [self._error(exc)]
+            return [self._respond_alone(frames) for frames in batches]
+        responses, start = [], 0
+        for frames in batches:
+            responses.append(self._response(results[start : start + len(frames)]))
+            start += len(frames)
         return responses
+
+    def _respond_alone(self, frames: list[bytes]) -> Any:
+        try:
+            return self._response(self._process(frames))
+        except Exception as exc:
+            return self._error(exc)
+
+    def _process(self, frames: list[bytes]) -> list[dict]:
+        if self._inject_faults and any(POISON in f for f in frames):
+            raise RuntimeError("injected fault: poisoned frame")
+        return self._pipeline.process(frames)
+
+    def _response(self, results: list[dict]) -> Any:
+        payload = np.array(
+            [[json.dumps(r, separators=(",", ":")).encode()] for r in results], dtype=np.object_
+        )
+        return self._pb.InferenceResponse(output_tensors=[self._pb.Tensor(self._output, payload)])
+
+    def _error(self, exc: Exception) -> Any:
+        return self._pb.InferenceResponse(error=self._pb.TritonError(f"pipeline failed: {exc}"))
 
     def finalize(self) -> None:
         self._pipeline = None

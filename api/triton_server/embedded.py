@@ -87,8 +87,13 @@ class EmbeddedTriton:
     # Below the gateway's priority: on a shared box the latency-sensitive event loop must win the
     # CPU over batch compute (in Kubernetes they are separate pods with their own CPU).
     niceness: int = 10
+    env: dict[str, str] = field(default_factory=dict)  # on top of server_env()
     _process: subprocess.Popen | None = field(default=None, init=False, repr=False)
     _log: object | None = field(default=None, init=False, repr=False)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     @property
     def log_path(self) -> Path:
@@ -132,7 +137,7 @@ class EmbeddedTriton:
             self.command(),
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=server_env(),
+            env={**server_env(), **self.env},
             start_new_session=True,  # own process group: stop() reaches the stubs too
         )
         try:

@@ -147,10 +147,21 @@ async def test_bearer_token(api_factory, stream_jpegs) -> None:
 async def test_inference_unavailable(api_factory, stream_jpegs) -> None:
     from tests.conftest import free_port
 
-    server = api_factory(triton_url=f"127.0.0.1:{free_port()}", TRITON_TIMEOUT_S="2")
+    # Nothing listens: frames are answered dropped for the grace period, then the session closes.
+    server = api_factory(
+        triton_url=f"127.0.0.1:{free_port()}", TRITON_TIMEOUT_S="2", STREAM_UNAVAILABLE_GRACE_S="1"
+    )
     async with connect(server.ws()) as ws:
-        await ws.send(stream_jpegs[0])
-        await expect_error(ws, "inference_unavailable", 1013)
+        replies: list[dict] = []
+        deadline = asyncio.get_running_loop().time() + 30
+        while not replies or "error" not in replies[-1]:
+            assert asyncio.get_running_loop().time() < deadline, replies
+            await ws.send(stream_jpegs[0])
+            replies.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+        await asyncio.wait_for(ws.wait_closed(), 10)
+    assert replies[0] == {"frame_index": 0, "dropped": True}
+    assert all(r.get("dropped") for r in replies[:-1])
+    assert replies[-1]["error"] == "inference_unavailable" and ws.close_code == 1013
 
 
 async def test_flag_off_refuses_upgrade_with_404(api_factory) -> None:

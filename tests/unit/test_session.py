@@ -137,9 +137,9 @@ async def test_slow_down_sent_once_when_critical() -> None:
     await session.aclose()
 
 
-async def test_inference_unavailable_terminates_with_its_code() -> None:
+async def test_inference_unavailable_past_the_grace_terminates_with_its_code() -> None:
     h = Harness()
-    session = StreamSession("yolo", h.infer, h.send)
+    session = StreamSession("yolo", h.infer, h.send, SessionLimits(unavailable_grace_s=0))
     await session.offer(b"x")
     await settle()
     h.finish(0, InferenceUnavailable("triton down"))
@@ -147,6 +147,21 @@ async def test_inference_unavailable_terminates_with_its_code() -> None:
     assert termination.error is not None
     assert termination.error.code is ErrorCode.INFERENCE_UNAVAILABLE
     assert termination.close_code == 1013
+    await session.aclose()
+
+
+async def test_unavailable_frames_are_dropped_without_telling_the_client_to_slow_down() -> None:
+    h = Harness()
+    session = StreamSession("yolo", h.infer, h.send, SessionLimits(max_inflight=1))
+    for i in range(6):
+        await session.offer(b"x")
+        await settle()
+        h.finish(i, InferenceUnavailable("triton down"))
+        await settle()
+    assert not session.terminated.done()  # inside the grace period
+    assert session.dropped == 6
+    assert not [m for m in h.sent if "warning" in m]  # Triton is down; the client's rate is fine
+    assert h.sent == [{"frame_index": i, "dropped": True} for i in range(6)]
     await session.aclose()
 
 

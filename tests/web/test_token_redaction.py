@@ -1,0 +1,99 @@
+"""Stream tokens never reach a log, the query string included (api/core/logging.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.core.logging import REDACTED, UVICORN_LOGGERS, RedactTokens, configure_logging, redact
+from api.flags.flagfile import write_default
+from tests.conftest import free_port
+from tests.streaming.conftest import ApiServer, assert_loop_never_blocked, wait_until
+from tests.web.conftest import upgrade_status
+
+TOKEN = "s3cret-stream-token"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/ws?pipeline_id=ocr&token=abc", f"/ws?pipeline_id=ocr&token={REDACTED}"),
+        ("/x?token=abc&pipeline_id=ocr", f"/x?token={REDACTED}&pipeline_id=ocr"),
+        ('"GET /x?TOKEN=abc HTTP/1.1" 200', f'"GET /x?TOKEN={REDACTED} HTTP/1.1" 200'),
+        ("/x?notatoken=abc", "/x?notatoken=abc"),
+        ("token=abc without a query", "token=abc without a query"),
+    ],
+)  # fmt: skip
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_filter_rewrites_uvicorn_style_arguments() -> None:
+    record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5000", f"/ws/video/stream?token={TOKEN}"), None,
+    )  # fmt: skip
+    assert RedactTokens().filter(record)
+    assert TOKEN not in record.getMessage()
+
+
+def test_configure_logging_installs_one_filter_per_uvicorn_logger() -> None:
+    configure_logging()
+    configure_logging()
+    for name in UVICORN_LOGGERS:
+        filters = logging.getLogger(name).filters
+        assert sum(isinstance(f, RedactTokens) for f in filters) == 1
+
+
+@pytest.fixture
+def verbose_api(triton, tmp_path: Path) -> Iterator[ApiServer]:
+    """The API with uvicorn at INFO, so its access and WebSocket lines are written at all
+    (the shared fixtures run uvicorn at WARNING)."""
+    flag_file = tmp_path / "flags.json"
+    write_default(flag_file)
+    port = free_port()
+    env = {"STREAM_AUTH_TOKEN": TOKEN, "LOOP_AUDIT": "true"}
+    full_env = {
+        **os.environ, **env, "TRITON_URL": triton.grpc_url, "DATA_DIR": str(tmp_path / "data"),
+        "FLAG_PROVIDER": "file", "FLAGD_OFFLINE_FLAG_SOURCE_PATH": str(flag_file),
+    }  # fmt: skip
+    log_path = tmp_path / "api.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli.main", "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "info"],
+            env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    server = ApiServer(port, process, flag_file, tmp_path / "data", log_path, env)
+
+    def healthy() -> bool:
+        assert process.poll() is None, server.log()
+        try:
+            return httpx.get(f"{server.http}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(healthy, 60, "API /health")
+        yield server
+        assert_loop_never_blocked(server)
+    finally:
+        server.stop(signal.SIGTERM)
+
+
+@pytest.mark.triton
+def test_token_never_reaches_the_api_log(verbose_api: ApiServer) -> None:
+    assert upgrade_status(verbose_api.ws(token=TOKEN)) == 101
+    assert httpx.get(f"{verbose_api.http}/health?token={TOKEN}", timeout=5).status_code == 200
+    log = verbose_api.log()
+    assert f"token={REDACTED}" in log  # the lines that carried it were written, redacted
+    assert "WebSocket /ws/video/stream" in log
+    assert TOKEN not in log
