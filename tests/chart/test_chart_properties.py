@@ -366,7 +366,7 @@ def test_gateway_reaches_triton_through_headless_service(render, namespace):
 
     assert headless["spec"]["clusterIP"] == "None"
     assert rendered.named("ConfigMap", "settings")["data"]["TRITON_URL"] == (
-        f"fg-framegate-triton-headless.{namespace}.svc:8001"
+        f"dns:///fg-framegate-triton-headless.{namespace}.svc:8001"
     )
 
 

@@ -17,7 +17,18 @@ def test_bare_bench_runs_the_full_benchmark(monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.mark.parametrize(
     "command",
-    ["up", "triton", "stream", "flag", "verify", "drill", "loadtest", "perf-input", "bench"],
+    [
+        "up",
+        "serve",
+        "triton",
+        "stream",
+        "flag",
+        "verify",
+        "drill",
+        "loadtest",
+        "perf-input",
+        "bench",
+    ],
 )
 def test_every_command_has_help(command: str) -> None:
     result = CliRunner().invoke(app, [command, "--help"])
