@@ -10,7 +10,7 @@ import cv2
 import pytest
 
 from api.synthetic.video import video_frames, write_video
-from tests.streaming.conftest import ApiServer, assert_loop_never_blocked, start_api
+from tests.streaming.conftest import ApiServer, start_api, stop_all
 
 FAST_JOBS = {"JOBS_POLL_INTERVAL_S": "0.2", "JOBS_RETRY_INITIAL_S": "0.2", "JOBS_RETRY_MAX_S": "1"}
 
@@ -27,12 +27,7 @@ def launch(triton, tmp_path: Path) -> Iterator[Callable[..., ApiServer]]:
         return server
 
     yield make
-    try:
-        for server in servers:
-            assert_loop_never_blocked(server)
-    finally:
-        for server in servers:
-            server.stop()
+    stop_all(servers)
 
 
 @pytest.fixture(scope="session")

@@ -89,7 +89,9 @@ def wait_until(
         time.sleep(every_s)
 
 
-def start_api(triton_grpc: str, workdir: Path, **env: str) -> ApiServer:
+def start_api(
+    triton_grpc: str, workdir: Path, *, uvicorn_log_level: str = "warning", **env: str
+) -> ApiServer:
     workdir.mkdir(parents=True, exist_ok=True)
     flag_file = workdir / "flags.json"
     write_default(flag_file)
@@ -109,7 +111,7 @@ def start_api(triton_grpc: str, workdir: Path, **env: str) -> ApiServer:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "api.cli.main", "serve",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", uvicorn_log_level],
             env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     server = ApiServer(port, process, flag_file, workdir / "data", log_path, env)
@@ -140,12 +142,7 @@ def api_factory(triton, tmp_path: Path) -> Iterator[Callable[..., ApiServer]]:
         return server
 
     yield make
-    try:
-        for server in servers:
-            assert_loop_never_blocked(server)
-    finally:
-        for server in servers:
-            server.stop()
+    stop_all(servers)
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +153,16 @@ def api(triton, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]
         assert_loop_never_blocked(server)
     finally:
         server.stop()
+
+
+def stop_all(servers: list[ApiServer]) -> None:
+    """Check every server's loop audit, then stop them all (whatever the check said)."""
+    try:
+        for server in servers:
+            assert_loop_never_blocked(server)
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def assert_loop_never_blocked(server: ApiServer) -> None:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +10,7 @@ import httpx
 import pytest
 
 from api.core.logging import REDACTED, UVICORN_LOGGERS, RedactTokens, configure_logging, redact
-from api.flags.flagfile import write_default
-from tests.conftest import free_port
-from tests.streaming.conftest import ApiServer, assert_loop_never_blocked, wait_until
+from tests.streaming.conftest import ApiServer, assert_loop_never_blocked, start_api
 from tests.web.conftest import upgrade_status
 
 TOKEN = "s3cret-stream-token"
@@ -57,36 +51,12 @@ def test_configure_logging_installs_one_filter_per_uvicorn_logger() -> None:
 def verbose_api(triton, tmp_path: Path) -> Iterator[ApiServer]:
     """The API with uvicorn at INFO, so its access and WebSocket lines are written at all
     (the shared fixtures run uvicorn at WARNING)."""
-    flag_file = tmp_path / "flags.json"
-    write_default(flag_file)
-    port = free_port()
-    env = {"STREAM_AUTH_TOKEN": TOKEN, "LOOP_AUDIT": "true"}
-    full_env = {
-        **os.environ, **env, "TRITON_URL": triton.grpc_url, "DATA_DIR": str(tmp_path / "data"),
-        "FLAG_PROVIDER": "file", "FLAGD_OFFLINE_FLAG_SOURCE_PATH": str(flag_file),
-    }  # fmt: skip
-    log_path = tmp_path / "api.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli.main", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "info"],
-            env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    server = ApiServer(port, process, flag_file, tmp_path / "data", log_path, env)
-
-    def healthy() -> bool:
-        assert process.poll() is None, server.log()
-        try:
-            return httpx.get(f"{server.http}/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
+    server = start_api(triton.grpc_url, tmp_path, uvicorn_log_level="info", STREAM_AUTH_TOKEN=TOKEN)
     try:
-        wait_until(healthy, 60, "API /health")
         yield server
         assert_loop_never_blocked(server)
     finally:
-        server.stop(signal.SIGTERM)
+        server.stop()
 
 
 @pytest.mark.triton
