@@ -3,6 +3,7 @@ test session and stopped on every exit path (finalizer + its own process group).
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,13 @@ from pathlib import Path
 import pytest
 
 from api.triton_server.embedded import EmbeddedTriton, TritonPorts
+
+
+def sigint_default() -> None:
+    """`preexec_fn` for a child that a test Ctrl-C's: a shell without job control starts
+    background jobs (a CI runner's pytest, say) with SIGINT ignored, and children inherit that;
+    the child must get SIGINT as a terminal would send it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def free_port() -> int:

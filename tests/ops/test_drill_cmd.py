@@ -21,6 +21,7 @@ from api.ops.drill import (
     VERIFY_ON,
     VERIFY_ON_AGAIN,
 )
+from tests.conftest import sigint_default
 from tests.ops.conftest import framegate, processes_mentioning, upgrade
 from tests.streaming.conftest import ApiServer, wait_until
 
@@ -95,6 +96,7 @@ def _start_drill(data_dir: Path) -> subprocess.Popen:
         [sys.executable, "-c", DRILL_MAIN, "--data-dir", str(data_dir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=sigint_default,
     )
 
 

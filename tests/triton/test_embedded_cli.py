@@ -13,7 +13,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import free_port, free_ports
+from tests.conftest import free_port, free_ports, sigint_default
 
 
 def _processes_mentioning(text: str) -> list[int]:
@@ -71,7 +71,9 @@ def test_command_leaves_no_process_behind(
     api_port = free_port()
     if command == "up":
         cmd += ["--port", str(api_port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=sigint_default
+    )
     try:
         _wait(lambda: _ready(f"http://127.0.0.1:{ports.http}/v2/health/ready"), 240, "Triton ready")
         assert _processes_mentioning(str(data_dir))  # server (and stubs) are running
