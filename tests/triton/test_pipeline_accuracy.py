@@ -73,6 +73,9 @@ def test_yolo_pipeline_boxes_in_source_pixels(triton, frames, jpegs) -> None:
         assert sum(b >= 0.5 for b in best) >= len(frame.signs) - 1
 
 
+# The in-process reference OCR alone takes minutes of CPU here; on a busy 2-core CI machine it
+# outlasts the suite's 300 s hang guard (seen in a fresh-clone run beside a CPU-bound process).
+@pytest.mark.timeout(900)
 def test_ocr_pipeline_agrees_with_rapidocr(triton, jpegs) -> None:
     from rapidocr_onnxruntime import RapidOCR
 
