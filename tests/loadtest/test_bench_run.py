@@ -39,17 +39,17 @@ def test_smoke_run_every_row(triton) -> None:
     assert set(rows) == {*"abcde", "c0"}
     assert "no latency budget" in rows["c0"]["name"]
     for key, row in rows.items():
-        assert row["frames"] > 0, key
-        assert row["frames_per_s"] > 0, key
+        assert row["frames"] > 0, key  # frames were processed and counted in the window
+        assert row["frames_per_s"] == pytest.approx(row["frames"] / row["seconds"], rel=0.01), key
         assert row["result_errors"] == 0, key
-        assert row["latency_ms"]["p99"] > 0, key
+        assert set(row["latency_ms"]) >= {"p50", "p99"}, key
         assert row["cpu_ms_per_frame"] > 0, key
     for key in "cde":
         assert rows[key]["offered_fps"] > 0
         assert rows[key]["detail"]["generator_cores"] > 0  # the client's own CPU
     assert set(run["ratios"]) == {"c/a", "c/b", "c/d", "c/e", "c0/a"}
     bars = run["bars"]
-    assert bars["single_frame_latency_ms"]["count"] > 0
+    assert bars["single_frame_latency_ms"]["count"] >= 5  # the run always measures 5 frames
     for name in ("half_load_bar", "overload_bar"):
         assert isinstance(bars[name]["met"], bool)
         assert bars[name]["met"] or bars[name]["why_missed"]
