@@ -210,9 +210,7 @@ class MicroBatcher:
     async def _send(self, batch: list[_Item], window_full: bool) -> None:
         sent_at = time.monotonic()
         try:
-            results = await self._infer([item.frame for item in batch])
-            if len(results) != len(batch):
-                raise PipelineFailure(f"{len(results)} results for a batch of {len(batch)}")
+            results = await self._infer_checked(batch)
             if self.budget is not None:
                 self.budget.observe(time.monotonic() - sent_at, sent_at, window_full)
         except PipelineFailure as exc:
@@ -229,6 +227,12 @@ class MicroBatcher:
                 self._observer(len(batch), time.monotonic() - sent_at)
         _resolve(batch, results)
 
+    async def _infer_checked(self, batch: list[_Item]) -> list[dict]:
+        results = await self._infer([item.frame for item in batch])
+        if len(results) != len(batch):
+            raise PipelineFailure(f"{len(results)} results for a batch of {len(batch)}")
+        return results
+
     async def _isolate(self, batch: list[_Item], exc: PipelineFailure) -> None:
         """Triton failed a batch: retry its halves (in parallel) until each failing frame fails
         alone, so one poisoned frame costs its own result, never its neighbours'."""
@@ -241,9 +245,7 @@ class MicroBatcher:
 
     async def _retry(self, batch: list[_Item]) -> None:
         try:
-            results = await self._infer([item.frame for item in batch])
-            if len(results) != len(batch):
-                raise PipelineFailure(f"{len(results)} results for a batch of {len(batch)}")
+            results = await self._infer_checked(batch)
         except PipelineFailure as exc:
             await self._isolate(batch, exc)
         except Exception as exc:
