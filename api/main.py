@@ -81,7 +81,10 @@ def create_app(settings: Settings | None = None, *, inference: Inference | None 
         if with_streaming:
             app.state.flags = FlagService(settings)
             await app.state.flags.start()
-            killswitch = KillSwitch(app.state.flags, app.state.sessions)
+            # An evaluation with no answer counts as the provider having none: STREAMING_ENABLED.
+            killswitch = KillSwitch(
+                app.state.flags, app.state.sessions, fallback=settings.streaming_enabled
+            )
             app.state.flags.subscribe(killswitch.notify)
             killswitch.start()
         jobs: JobSystem | None = None

@@ -4,7 +4,9 @@ One OpenFeature client bound to its own domain (`framegate-<random>` unless give
 else registered with OpenFeature is touched. Evaluation is in memory for the `file`,
 `kubernetes` and `env` providers (microseconds, safe on the event loop at every handshake); for
 `flagd` it is a gRPC call bounded by FLAGD_DEADLINE_MS, so `streaming_enabled` runs it in a
-worker thread. That is why it is `async`.
+worker thread of the service's own pool (`EVALUATION_THREADS`: the kill switch evaluates that
+many contexts at once, and never queues behind job uploads in the loop's default executor).
+That is why it is `async`.
 
 Change propagation, two paths, both ending in `subscribe` callbacks on the event loop thread:
 - provider events (configuration changed, ready, error, stale) arrive on OpenFeature's worker
@@ -26,6 +28,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
@@ -43,10 +46,11 @@ from api.flags.context import FlagContext
 from api.flags.keys import STREAMING_FLAG
 from api.flags.providers import ProviderSpec, build_provider
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("framegate.flags")
 
 DOMAIN_PREFIX = "framegate"
 DEFAULT_POLL_INTERVAL_S = 0.5
+EVALUATION_THREADS = 16  # also the kill switch's concurrency (api.streaming.killswitch)
 WATCHED_EVENTS = (
     ProviderEvent.PROVIDER_READY,
     ProviderEvent.PROVIDER_ERROR,
@@ -118,6 +122,10 @@ class FlagService:
         self._problem: str | None = None
         self._last_value: bool | None = None
         self._last_change: float | None = None
+        # Threads start on first use: only a blocking (RPC) provider ever creates one.
+        self._executor = ThreadPoolExecutor(
+            EVALUATION_THREADS, thread_name_prefix="framegate-flags-eval"
+        )
 
     @property
     def spec(self) -> ProviderSpec | None:
@@ -161,6 +169,7 @@ class FlagService:
         """Stop polling, detach handlers, shut the provider down (its threads joined)."""
         if self._state in (FlagState.NOT_STARTED, FlagState.STOPPED):
             self._state = FlagState.STOPPED
+            await asyncio.to_thread(self._executor.shutdown)
             return
         self._state = FlagState.STOPPED
         if self._poll_task is not None:
@@ -168,6 +177,7 @@ class FlagService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poll_task
             self._poll_task = None
+        await asyncio.to_thread(self._executor.shutdown)  # waits for evaluations in flight
         for event, handler in self._handlers:
             self._client.remove_handler(event, handler)
         self._handlers.clear()
@@ -229,7 +239,8 @@ class FlagService:
 
     async def _evaluate(self, context: EvaluationContext | None) -> FlagEvaluationDetails[bool]:
         if self._spec is not None and self._spec.blocking:
-            details = await asyncio.to_thread(self._resolve, context)
+            loop = asyncio.get_running_loop()
+            details = await loop.run_in_executor(self._executor, self._resolve, context)
         else:
             details = self._resolve(context)
         if details.error_code is None:
