@@ -37,6 +37,12 @@ BATCH_WINDOW = Gauge(
     "Frames allowed at Triton at once while live frames wait (adaptive, latency budget)",
     ["pipeline"],
 )
+STREAM_FRAME_FAILURES = Counter(
+    "framegate_stream_frame_failures_total",
+    "Frames answered with a per-frame pipeline_failure result: Triton failed the frame alone "
+    "(a subset of the processed outcome)",
+    ["pipeline"],
+)
 STREAM_SLOWDOWN = Counter("framegate_stream_slowdown_total", "slow_down warnings sent")
 STREAM_ERRORS = Counter("framegate_stream_errors_total", "Session-ending errors by code", ["code"])
 STREAM_LATENCY = Histogram(

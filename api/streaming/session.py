@@ -217,6 +217,7 @@ class StreamSession:
                 )
             )
             return
+        metrics.STREAM_FRAME_FAILURES.labels(self.pipeline_id).inc()
         code = str(FrameErrorCode.PIPELINE_FAILURE)
         error = {"error": code, "detail": f"pipeline failed: {exc}"}
         elapsed = time.monotonic() - frame.received

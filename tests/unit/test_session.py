@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 
+from prometheus_client import REGISTRY
+
 from api.inference.batcher import FrameExpired
+from api.inference.errors import PipelineFailure
 from api.inference.triton_client import InferenceUnavailable
 from api.streaming.protocol import ErrorCode
 from api.streaming.session import SessionLimits, StreamSession
@@ -174,3 +177,23 @@ async def test_aclose_cancels_work_and_releases_frames() -> None:
     await session.aclose()
     assert session.inflight == 0
     assert h.pending[0].cancelled()
+
+
+async def test_per_frame_pipeline_failure_is_counted_as_a_frame_failure() -> None:
+    def failures() -> float:
+        value = REGISTRY.get_sample_value(
+            "framegate_stream_frame_failures_total", {"pipeline": "guarded"}
+        )
+        return value or 0.0
+
+    h = Harness()
+    session = StreamSession("guarded", h.infer, h.send, SessionLimits(max_consecutive_failures=5))
+    before = failures()
+    for i in range(2):
+        await session.offer(b"x")
+        await settle()
+        h.finish(i, PipelineFailure("model crashed"))
+        await settle()
+    assert [m["result"]["error"] for m in h.sent] == ["pipeline_failure", "pipeline_failure"]
+    assert failures() - before == 2
+    await session.aclose()
