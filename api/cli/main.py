@@ -8,6 +8,7 @@ from api.cli import (
     bench_cmd,
     drill_cmd,
     flag_cmd,
+    guard_cmd,
     loadtest_cmd,
     perf_cmd,
     serve_cmd,
@@ -31,6 +32,7 @@ app.command("stream")(stream_cmd.stream)
 app.add_typer(flag_cmd.app, name="flag")
 app.command("verify")(verify_cmd.verify)
 app.command("drill")(drill_cmd.drill)
+app.command("guard")(guard_cmd.guard)
 app.command("synth")(synth_cmd.synth)
 app.add_typer(loadtest_cmd.app, name="loadtest")
 app.command("perf-input")(perf_cmd.perf_input)

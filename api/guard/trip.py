@@ -1,0 +1,126 @@
+"""Where the guard writes the flag: the writers `framegate flag set` uses (a flagd file, a
+ConfigMap's flags.json, an OpenFeature Operator FeatureFlag), and on a cluster a Kubernetes
+Event on the flag object, so `kubectl describe` shows who turned streaming off and why."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
+
+from api.flags.cluster import (
+    FEATUREFLAG_GROUP,
+    FEATUREFLAG_PLURAL,
+    FEATUREFLAG_VERSION,
+    REQUEST_TIMEOUT_S,
+    ConfigMapRef,
+    FeatureFlagRef,
+    get_configmap_streaming,
+    get_featureflag_streaming,
+    set_configmap_streaming,
+    set_featureflag_streaming,
+)
+from api.flags.flagfile import StreamingFlag, describe, read_document, set_streaming
+
+log = logging.getLogger("framegate.guard")
+
+COMPONENT = "framegate-guard"
+REASON_TRIPPED = "StreamingTripped"
+REASON_REENABLED = "StreamingReenabled"
+EVENT_WARNING = "Warning"
+EVENT_NORMAL = "Normal"
+
+
+class FlagTarget(Protocol):
+    def get(self) -> StreamingFlag: ...
+    def set(self, on: bool) -> StreamingFlag: ...
+    def record_event(self, reason: str, message: str, event_type: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FileFlag:
+    path: Path
+
+    def __str__(self) -> str:
+        return f"file {self.path}"
+
+    def get(self) -> StreamingFlag:
+        return describe(read_document(self.path))
+
+    def set(self, on: bool) -> StreamingFlag:
+        return set_streaming(self.path, on)
+
+    def record_event(self, reason: str, message: str, event_type: str) -> None:
+        pass  # no cluster object: the JSON log line is the record
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterFlag:
+    ref: ConfigMapRef | FeatureFlagRef
+    api: ApiClient
+
+    def __str__(self) -> str:
+        return str(self.ref)
+
+    def get(self) -> StreamingFlag:
+        if isinstance(self.ref, ConfigMapRef):
+            return get_configmap_streaming(self.api, self.ref)
+        return get_featureflag_streaming(self.api, self.ref)
+
+    def set(self, on: bool) -> StreamingFlag:
+        if isinstance(self.ref, ConfigMapRef):
+            return set_configmap_streaming(self.api, self.ref, on)
+        return set_featureflag_streaming(self.api, self.ref, on)
+
+    def record_event(self, reason: str, message: str, event_type: str) -> None:
+        """A core/v1 Event whose involvedObject is the flag object."""
+        namespace = self.ref.namespace
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{self.ref.name}.", "namespace": namespace},
+            "involvedObject": self._involved_object(),
+            "reason": reason,
+            "message": message[:1024],
+            "type": event_type,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": socket.gethostname(),
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        CoreV1Api(self.api).create_namespaced_event(
+            namespace, body, _request_timeout=REQUEST_TIMEOUT_S
+        )
+
+    def _involved_object(self) -> dict[str, Any]:
+        ref = self.ref
+        if isinstance(ref, ConfigMapRef):
+            configmap = CoreV1Api(self.api).read_namespaced_config_map(
+                ref.name, ref.namespace, _request_timeout=REQUEST_TIMEOUT_S
+            )
+            meta = configmap.metadata
+            uid, version = meta.uid, meta.resource_version
+            api_version, kind = "v1", "ConfigMap"
+        else:
+            resource = CustomObjectsApi(self.api).get_namespaced_custom_object(
+                FEATUREFLAG_GROUP,
+                FEATUREFLAG_VERSION,
+                ref.namespace,
+                FEATUREFLAG_PLURAL,
+                ref.name,
+                _request_timeout=REQUEST_TIMEOUT_S,
+            )
+            meta = resource.get("metadata", {})
+            uid, version = meta.get("uid"), meta.get("resourceVersion")
+            api_version, kind = f"{FEATUREFLAG_GROUP}/{FEATUREFLAG_VERSION}", "FeatureFlag"
+        involved = {"apiVersion": api_version, "kind": kind, "name": ref.name}
+        involved |= {"namespace": ref.namespace, "uid": uid, "resourceVersion": version}
+        return {k: v for k, v in involved.items() if v is not None}
