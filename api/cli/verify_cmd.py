@@ -41,6 +41,13 @@ def verify(
         str | None,
         typer.Option(envvar="STREAM_AUTH_TOKEN", help="Bearer token for the WebSocket endpoint."),
     ] = None,
+    client_id: Annotated[
+        str | None,
+        typer.Option(
+            help="Targeting key sent as X-Client-Id, so a flag targeting rule can name this check "
+            "(default: none, each handshake gets a random key).",
+        ),
+    ] = None,
     require_jobs: Annotated[
         bool,
         typer.Option(
@@ -64,7 +71,7 @@ def verify(
     """
     _check_url(url)
     options = VerifyOptions(
-        endpoint=Endpoint(url, pipeline, token),
+        endpoint=Endpoint(url, pipeline, token, client_id),
         expect=expect_streaming,
         timeout_s=timeout,
         require_jobs=require_jobs,

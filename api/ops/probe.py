@@ -23,6 +23,7 @@ from api.synthetic.scene import encode_jpeg, make_frames
 
 HTTP_SWITCHING_PROTOCOLS = 101
 HTTP_NOT_FOUND = 404
+CLIENT_ID_HEADER = "X-Client-Id"  # the gateway's targeting key (api/streaming/router.py)
 SYNTHETIC_SEED = 4242
 SYNTHETIC_FRAMES = 4
 _CLOSE_WAIT_S = 2.0
@@ -39,6 +40,8 @@ class Endpoint:
     base_url: str
     pipeline: str = "yolo_ocr"
     token: str | None = None
+    # Sent as X-Client-Id: the flag's targeting key, so a rollout rule can name this client.
+    client_id: str | None = None
 
     @property
     def http(self) -> str:
@@ -51,7 +54,10 @@ class Endpoint:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        if self.client_id:
+            headers[CLIENT_ID_HEADER] = self.client_id
+        return headers
 
 
 @dataclass(frozen=True, slots=True)

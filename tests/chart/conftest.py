@@ -139,7 +139,15 @@ def custom_schemas() -> dict[str, dict[str, Any]]:
             "$ref": f"#/definitions/{kind}",
         }
         for kind in ("FeatureFlag", "FeatureFlagSource")
-    } | {"monitoring.coreos.com/v1/ServiceMonitor": servicemonitor}
+    } | {
+        "monitoring.coreos.com/v1/ServiceMonitor": servicemonitor,
+        "argoproj.io/v1alpha1/AnalysisTemplate": json.loads(
+            (SCHEMAS_DIR / "analysistemplate-v1alpha1.schema.json").read_text()
+        ),
+        "flagger.app/v1beta1/MetricTemplate": json.loads(
+            (SCHEMAS_DIR / "metrictemplate-v1beta1.schema.json").read_text()
+        ),
+    }
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -138,20 +138,23 @@ def test_env_provider_flag_flip_is_a_rollout(render):
     assert checksum(after, "gateway") != checksum(before, "gateway")
 
 
-def test_settings_change_rolls_gateway_and_jobs(render):
+def test_shared_setting_change_rolls_gateway_and_jobs(render):
+    """Per-workload checksums: tests/chart/test_chart_workloads.py (a gateway-only setting leaves
+    the jobs pod alone)."""
     before = render("defaults")
-    after = render("defaults", {"stream": {"maxSessions": 7}})
+    after = render("defaults", {"logLevel": "DEBUG"})
 
-    assert after.named("ConfigMap", "settings")["data"]["STREAM_MAX_SESSIONS"] == "7"
+    assert after.named("ConfigMap", "settings")["data"]["LOG_LEVEL"] == "DEBUG"
     assert checksum(after, "gateway") != checksum(before, "gateway")
     assert checksum(after, "jobs") != checksum(before, "jobs")
 
 
-def test_checksum_is_sha256_of_settings_configmap(render, case):
+def test_checksum_is_a_sha256(render, case):
     rendered = render(case)
-    settings = rendered.by_template["framegate/templates/configmap-settings.yaml"]
 
-    assert checksum(rendered, "gateway") == hashlib.sha256(settings.encode()).hexdigest()
+    assert len(checksum(rendered, "gateway")) == len(hashlib.sha256().hexdigest())
+    debug = render("defaults", {"logLevel": "DEBUG"})
+    assert checksum(rendered, "gateway") != checksum(debug, "gateway")
 
 
 def test_only_settings_and_secret_are_checksummed(render, case):
@@ -292,19 +295,24 @@ def test_streaming_disabled_rolls_only_the_gateway(render):
     assert after["fg-framegate-triton"] == before["fg-framegate-triton"]
 
 
-def test_only_hook_is_the_test_hook(render, case):
-    hooks = [
+def test_only_hooks_are_the_test_pods_and_the_jobs_pvc(render, case):
+    """The jobs PVC is a pre-install hook so no rollback re-applies it (test_chart_workloads.py)."""
+    rendered = render(case)
+    hooks = sorted(
         (o["kind"], o["metadata"]["annotations"]["helm.sh/hook"])
-        for o in render(case).objects
+        for o in rendered.objects
         if "helm.sh/hook" in o["metadata"].get("annotations", {})
-    ]
+    )
 
-    assert hooks == [("Pod", "test")]
+    jobs = rendered.find("Deployment", "jobs") is not None
+    expected = [("PersistentVolumeClaim", "pre-install")] if jobs else []
+    expected += [("Pod", "test")] * (2 if jobs else 1)
+    assert hooks == expected
 
 
 @pytest.mark.parametrize(
     ("case_name", "expected"),
-    [("defaults", "on"), ("streaming-disabled", "off"), ("targeting", "off")],
+    [("defaults", "on"), ("streaming-disabled", "off"), ("targeting", "any")],
 )
 def test_helm_test_runs_framegate_verify(render, case_name, expected):
     pod = render(case_name).named("Pod", "test-verify")
@@ -316,6 +324,8 @@ def test_helm_test_runs_framegate_verify(render, case_name, expected):
         "http://fg-framegate-gateway:80",
         "--expect-streaming",
         expected,
+        "--client-id",
+        "framegate-helm-test",
     ]
     assert pod["spec"]["restartPolicy"] == "Never"
 

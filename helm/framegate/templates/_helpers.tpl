@@ -154,7 +154,65 @@ Image reference: repository:tag, the tag defaulting to the chart's appVersion.
 Call with (dict "image" .Values.image "ctx" $).
 */}}
 {{- define "framegate.image" -}}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
+{{- else }}
 {{- printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Deployment update strategy: rollingUpdate only with type RollingUpdate. A {type: Recreate}
+override is merged with the default rollingUpdate block, and the API server rejects the pair.
+*/}}
+{{- define "framegate.strategy" -}}
+{{- if eq .type "RollingUpdate" }}
+{{- toYaml . }}
+{{- else }}
+{{- toYaml (omit . "rollingUpdate") }}
+{{- end }}
+{{- end }}
+
+{{/*
+Application settings by audience: shared (every API pod), gateway (ROLE=stream) and jobs
+(ROLE=jobs). The settings ConfigMap holds all of them; each workload's checksum/config covers only
+the sections it reads, so a gateway-only setting never restarts the single-writer jobs pod.
+A new setting belongs in "shared" unless only one role reads it.
+*/}}
+{{- define "framegate.settings" -}}
+shared:
+  LOG_LEVEL: {{ .Values.logLevel | quote }}
+  {{- /* dns:///: the gateway re-resolves the headless name every 15 s, so Triton replicas added
+  by scaling get traffic (gRPC alone re-resolves only when a connection fails). */}}
+  TRITON_URL: {{ printf "dns:///%s.%s.svc:8001" (include "framegate.tritonHeadlessServiceName" .) .Release.Namespace | quote }}
+  BATCH_MAX_SIZE: {{ .Values.batch.maxSize | toString | quote }}
+  BATCH_MAX_DELAY_MS: {{ .Values.batch.maxDelayMs | toString | quote }}
+gateway:
+  {{- if eq (include "framegate.flagProvider" .) "env" }}
+  STREAMING_ENABLED: {{ .Values.flags.videoStreaming.enabled | toString | quote }}
+  {{- else }}
+  STREAMING_ENABLED: {{ .Values.flags.fallbackEnabled | toString | quote }}
+  {{- end }}
+  STREAM_MAX_SESSIONS: {{ .Values.stream.maxSessions | toString | quote }}
+  STREAM_MAX_INFLIGHT: {{ .Values.stream.maxInflight | toString | quote }}
+  STREAM_MAX_FRAME_SIZE_MB: {{ .Values.stream.maxFrameSizeMb | toString | quote }}
+  STREAM_DROP_THRESHOLD: {{ .Values.stream.dropThreshold | toString | quote }}
+  STREAM_SLOWDOWN_THRESHOLD: {{ .Values.stream.slowdownThreshold | toString | quote }}
+  STREAM_IDLE_TIMEOUT_S: {{ .Values.stream.idleTimeoutS | toString | quote }}
+  STREAM_MAX_SESSION_S: {{ .Values.stream.maxSessionS | toString | quote }}
+  STREAM_LATENCY_BUDGET_MS: {{ .Values.stream.latencyBudgetMs | toString | quote }}
+jobs:
+  JOBS_CONCURRENCY: {{ .Values.jobs.concurrency | toString | quote }}
+  VIDEO_MAX_UPLOAD_MB: {{ .Values.video.maxUploadMb | toString | quote }}
+{{- end }}
+
+{{/*
+checksum/config of one workload: the shared settings and its own section.
+Call with (dict "ctx" $ "component" "gateway").
+*/}}
+{{- define "framegate.settingsChecksum" -}}
+{{- $settings := include "framegate.settings" .ctx | fromYaml }}
+{{- toJson (dict "shared" $settings.shared .component (get $settings .component)) | sha256sum }}
 {{- end }}
 
 {{/*
@@ -164,7 +222,37 @@ flag's default variant is off, unless tests.expectStreaming overrides it.
 {{- define "framegate.expectStreaming" -}}
 {{- if .Values.tests.expectStreaming }}
 {{- .Values.tests.expectStreaming }}
-{{- else if and .Values.streaming.enabled .Values.flags.videoStreaming.enabled }}on
+{{- else if not .Values.streaming.enabled }}off
+{{- else if .Values.flags.videoStreaming.targeting }}any
+{{- else if .Values.flags.videoStreaming.enabled }}on
 {{- else }}off
 {{- end }}
+{{- end }}
+
+{{- define "framegate.guardName" -}}
+{{- include "framegate.componentName" (dict "ctx" . "suffix" "guard") }}
+{{- end }}
+
+{{/*
+Prometheus label matchers of the gateways' series: guard.prometheus.selector, or the namespace and
+the job label the ServiceMonitor gives the gateway Service's targets.
+*/}}
+{{- define "framegate.guardSelector" -}}
+{{- .Values.guard.prometheus.selector | default (printf "namespace=%q,job=%q" .Release.Namespace (include "framegate.gatewayServiceName" .)) }}
+{{- end }}
+
+{{/*
+The guard's error ratio in PromQL, exactly what `framegate guard --prometheus-url` computes
+(api/guard/sources.py, signals.error_ratio): server-side failures (session-ending
+inference_unavailable / internal_error / pipeline_failure, plus per-frame pipeline failures) over
+frames received, summed over the gateways, over the guard's window.
+*/}}
+{{- define "framegate.guardErrorRatioQuery" -}}
+{{- $sel := include "framegate.guardSelector" . }}
+{{- $window := printf "%vs" .Values.guard.thresholds.windowS }}
+{{- $codes := `code=~"inference_unavailable|internal_error|pipeline_failure"` }}
+{{- $errors := printf "(sum(increase(framegate_stream_errors_total{%s,%s}[%s])) or vector(0))" $sel $codes $window }}
+{{- $failures := printf "(sum(increase(framegate_stream_frame_failures_total{%s}[%s])) or vector(0))" $sel $window }}
+{{- $received := printf "sum(increase(framegate_stream_frames_total{%s,outcome=\"received\"}[%s]))" $sel $window }}
+{{- printf "(%s + %s) / %s" $errors $failures $received }}
 {{- end }}
