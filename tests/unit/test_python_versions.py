@@ -1,0 +1,97 @@
+"""Which Python each part of `api/` needs, checked rather than stated.
+
+The gateway runs on 3.11+ (StrEnum, datetime.UTC, asyncio.timeout), which `requires-python` says.
+The code tritonserver's Python stubs import (triton_models/*/1/model.py and every `api` module
+they reach) runs inside the NGC Triton image, whose Python is 3.10: vermin (a static detector of
+the minimum version each construct and stdlib name needs) must find nothing newer there.
+"""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from pathlib import Path
+
+import vermin
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+TRITON_PYTHON = (3, 10)
+MODEL_ENTRY_POINTS = sorted((REPO_ROOT / "triton_models").glob("*/1/model.py"))
+
+
+def _module_file(module: str) -> Path | None:
+    base = REPO_ROOT / Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every `api...` module a file imports, at any depth (function-level imports included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from api.x import y` may name a submodule y as well as an attribute.
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        for name in names:
+            if name == "api" or name.startswith("api."):
+                parts = name.split(".")
+                # Importing api.a.b runs api/__init__.py and api/a/__init__.py too.
+                found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return found
+
+
+def triton_side_files() -> set[Path]:
+    """The model entry points and the transitive closure of the `api` modules they import."""
+    files, todo = set(MODEL_ENTRY_POINTS), list(MODEL_ENTRY_POINTS)
+    while todo:
+        for module in _imported_modules(todo.pop()):
+            path = _module_file(module)
+            if path is not None and path not in files:
+                files.add(path)
+                todo.append(path)
+    return files
+
+
+def minimum_python(source: str) -> tuple[int, ...]:
+    return vermin.visit(source).minimum_versions()[1] or (3, 0)
+
+
+def test_the_detector_sees_what_3_10_lacks() -> None:
+    assert minimum_python("import datetime\nnow = datetime.datetime.now(datetime.UTC)\n") == (3, 11)
+    assert minimum_python("from enum import StrEnum\n") == (3, 11)
+    assert minimum_python(
+        "import asyncio\nasync def f():\n    async with asyncio.timeout(1): ...\n"
+    ) == (3, 11)
+    assert minimum_python("def f(x: int | None): ...\n") <= TRITON_PYTHON
+
+
+def test_the_triton_side_closure_reaches_the_vision_code() -> None:
+    names = {p.relative_to(REPO_ROOT).as_posix() for p in triton_side_files()}
+    assert len(MODEL_ENTRY_POINTS) >= 5
+    assert {"api/triton_backend/pipeline_model.py", "api/triton_backend/onnx_model.py"} <= names
+    assert "api/vision/pipeline.py" in names and "api/pipelines_spec.py" in names
+    assert not any(n.startswith(("api/streaming/", "api/cli/")) for n in names)
+
+
+def test_code_triton_imports_runs_on_python_3_10() -> None:
+    too_new = {
+        p.relative_to(REPO_ROOT).as_posix(): version
+        for p in sorted(triton_side_files())
+        if (version := minimum_python(p.read_text())) > TRITON_PYTHON
+    }
+    assert too_new == {}
+
+
+def test_requires_python_states_what_the_gateway_needs() -> None:
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"].startswith(">=3.11")
+    # The claim is needed, not just cautious: the gateway itself uses 3.11-only names.
+    gateway = [*REPO_ROOT.glob("api/core/*.py"), *REPO_ROOT.glob("api/streaming/*.py")]
+    assert max(minimum_python(p.read_text()) for p in gateway) >= (3, 11)
