@@ -8,55 +8,20 @@ the minimum version each construct and stdlib name needs) must find nothing newe
 
 from __future__ import annotations
 
-import ast
 import tomllib
 from pathlib import Path
 
 import vermin
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.import_graph import REPO_ROOT, closure
 
 TRITON_PYTHON = (3, 10)
 MODEL_ENTRY_POINTS = sorted((REPO_ROOT / "triton_models").glob("*/1/model.py"))
 
 
-def _module_file(module: str) -> Path | None:
-    base = REPO_ROOT / Path(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _imported_modules(path: Path) -> set[str]:
-    """Every `api...` module a file imports, at any depth (function-level imports included)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # `from api.x import y` may name a submodule y as well as an attribute.
-            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-        else:
-            continue
-        for name in names:
-            if name == "api" or name.startswith("api."):
-                parts = name.split(".")
-                # Importing api.a.b runs api/__init__.py and api/a/__init__.py too.
-                found.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-    return found
-
-
 def triton_side_files() -> set[Path]:
     """The model entry points and the transitive closure of the `api` modules they import."""
-    files, todo = set(MODEL_ENTRY_POINTS), list(MODEL_ENTRY_POINTS)
-    while todo:
-        for module in _imported_modules(todo.pop()):
-            path = _module_file(module)
-            if path is not None and path not in files:
-                files.add(path)
-                todo.append(path)
-    return files
+    return closure(MODEL_ENTRY_POINTS)
 
 
 def minimum_python(source: str) -> tuple[int, ...]:
