@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from urllib3.exceptions import HTTPError
 
-from api.core.config import Settings
+from api.core.config import Settings, explain
 from api.flags.cluster import (
     ConfigMapRef,
     FeatureFlagRef,
@@ -204,7 +204,7 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        _fail(f"invalid settings in the environment: {exc}")
+        _fail(f"invalid settings in the environment: {explain(exc)}")
 
 
 @contextmanager

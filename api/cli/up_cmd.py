@@ -8,7 +8,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from api.core.config import Settings
+from api.core.config import load_settings
 from api.core.server import server_config
 from api.flags.flagfile import write_default
 from api.main import create_app
@@ -40,7 +40,7 @@ def up(
             grpc=triton_grpc_port, http=triton_http_port, metrics=triton_metrics_port
         ),
     )
-    settings = Settings(triton_url=triton.grpc_url, data_dir=data_dir)
+    settings = load_settings(triton_url=triton.grpc_url, data_dir=data_dir)
     if settings.flagd_offline_flag_source_path is None:
         # No flag source configured: a local flagd file under the data dir, streaming on.
         flag_file = data_dir / "flags.json"

@@ -1,5 +1,10 @@
 """JSON lines logging: one object per record, with `extra` fields (session_id, pipeline_id...).
 
+One rule: every logger of the package is `framegate` or under it (`framegate.flags`,
+`framegate.stream`...; never `__name__`, tests/unit/test_logging_config.py enforces it), so this
+one configuration reaches them all. The OpenFeature SDK's `openfeature` tree shares the handler
+from WARNING up: provider errors surface there, its DEBUG is a line per file poll.
+
 Tokens never reach a log: uvicorn's access and WebSocket lines carry the query string, where a
 browser passes its stream token (`?token=...`), so those loggers and ours redact it.
 """
@@ -16,6 +21,8 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 _TOKEN_PARAM = re.compile(r"([?&;]token=)[^&;\s\"']*", re.IGNORECASE)
 REDACTED = "[redacted]"
 UVICORN_LOGGERS = ("uvicorn.access", "uvicorn.error")
+PACKAGE_LOGGER = "framegate"
+OPENFEATURE_LOGGER = "openfeature"
 
 
 def redact(text: str) -> str:
@@ -52,10 +59,14 @@ def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RedactTokens())
-    root = logging.getLogger("framegate")
+    root = logging.getLogger(PACKAGE_LOGGER)
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    sdk = logging.getLogger(OPENFEATURE_LOGGER)
+    sdk.handlers[:] = [handler]
+    sdk.setLevel(max(logging.WARNING, root.level))
+    sdk.propagate = False
     for name in UVICORN_LOGGERS:  # logger filters survive uvicorn's own dictConfig
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactTokens) for f in logger.filters):

@@ -33,7 +33,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
 from openfeature.exception import ErrorCode, OpenFeatureError, ProviderNotReadyError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("framegate.flags")
 
 THREAD_NAME = "framegate-flags-file-watcher"
 JOIN_TIMEOUT_S = 5.0

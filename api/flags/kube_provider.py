@@ -40,7 +40,7 @@ from openfeature.provider import AbstractProvider, Metadata
 from api.flags.keys import CONFIGMAP_KEY
 from api.flags.kube_client import make_api_client
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("framegate.flags")
 
 THREAD_NAME = "framegate-flags-configmap-watch"
 WATCH_TIMEOUT_S = 240  # server-side timeoutSeconds of one watch request

@@ -89,6 +89,8 @@ def _split_host_port(endpoint: str) -> tuple[str, int]:
     host, sep, port = endpoint.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise ValueError(f"Triton address {endpoint!r} is not host:port")
+    if not 1 <= int(port) <= 65535:
+        raise ValueError(f"Triton address {endpoint!r}: port out of range 1-65535")
     return host.strip("[]"), int(port)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from api.core.config import Role, Settings
+from api.core.config import Settings
 from api.core.metrics import BATCH_SIZE, BATCH_WINDOW, TRITON_REQUEST_SECONDS
 from api.inference.batcher import MicroBatcher
 from api.inference.pipelines import PIPELINES, Pipeline
@@ -36,11 +36,8 @@ class TritonBackend(Protocol):
 
 
 def _latency_budget_s(settings: Settings) -> float | None:
-    """The budget protects live frames; a process that does not stream (ROLE=jobs, or the router
-    not mounted) keeps video jobs at full batch throughput instead."""
-    if settings.role == Role.JOBS or not settings.streaming_router:
-        return None
-    return settings.stream_latency_budget_ms / 1000 or None
+    """The budget protects live frames (the rule lives with the settings that check it)."""
+    return settings.live_latency_budget_s
 
 
 class InferenceService:

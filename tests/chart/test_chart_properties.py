@@ -8,6 +8,8 @@ import json
 import helm_python
 import pytest
 
+from api.core.config import Settings
+
 SELECTOR_KEYS = {
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -599,3 +601,18 @@ def test_api_pods_run_framegate_serve(render, component):
     assert pod["containers"][0]["command"] == [
         "framegate", "serve", "--host", "0.0.0.0", "--port", "8000",
     ]  # fmt: skip
+
+
+def test_rendered_settings_pass_the_app_startup_checks(render, case):
+    """Every feature's values give the gateway and jobs pods settings that `framegate serve`
+    accepts (api/core/config.py): a chart default can never crash-loop on its own checks."""
+    rendered = render(case)
+    data = rendered.named("ConfigMap", "settings")["data"]
+    for obj in rendered.of_kind("Deployment"):
+        component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
+        if component == "triton":
+            continue
+        container = obj["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e["value"] for e in container["env"] if "value" in e}  # not secrets
+        settings = Settings(**{name.lower(): value for name, value in {**data, **env}.items()})
+        assert settings.contradictions() == [], component

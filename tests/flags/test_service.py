@@ -77,9 +77,14 @@ async def test_service_failing_callback_does_not_starve_others(
 
     service.subscribe(broken)
     service.subscribe(lambda: calls.append(None))
-    with caplog.at_level(logging.ERROR, logger="api.flags.service"):
-        set_streaming(path, on=False)
-        await wait_until(lambda: bool(calls), what="second callback")
+    flags_log = logging.getLogger("framegate.flags")
+    flags_log.addHandler(caplog.handler)  # `framegate` stops propagating once logging is set up
+    try:
+        with caplog.at_level(logging.ERROR, logger="framegate.flags"):
+            set_streaming(path, on=False)
+            await wait_until(lambda: bool(calls), what="second callback")
+    finally:
+        flags_log.removeHandler(caplog.handler)
     assert "flag change callback" in caplog.text
 
 
