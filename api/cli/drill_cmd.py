@@ -23,6 +23,7 @@ from rich.table import Table
 
 from api.cli.verify_cmd import checks_table
 from api.ops.drill import DrillOptions, DrillReport, Step, drill_local, drill_server
+from api.ops.guard_drill import GuardDrillOptions, guard_drill_local
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -31,6 +32,9 @@ TIMING_LABELS = {
     "close_live_session_s": "flip off → live session closed",
     "until_404_s": "flip off → upgrades get 404",
     "until_back_on_s": "flip on → a frame processed again",
+    "guard_trip_s": "Triton hung → guard turned the flag off",
+    "close_live_sessions_s": "guard trip → live sessions closed",
+    "triton_back_s": "SIGCONT → /ready answers 200",
     "total_s": "whole drill",
 }
 
@@ -77,11 +81,23 @@ def drill(
     start_timeout: Annotated[
         float, typer.Option(min=1, help="Local stack: seconds until /ready answers 200.")
     ] = 300.0,
+    with_guard: Annotated[
+        bool,
+        typer.Option(
+            help="Automatic rollback instead: framegate guard on the local stack, Triton hung "
+            "(SIGSTOP), the guard must trip the flag off; sessions drain; verify (off)."
+        ),
+    ] = False,
+    guard_arg: Annotated[
+        list[str] | None,
+        typer.Option(help="With --with-guard: an extra framegate guard option (repeatable)."),
+    ] = None,
 ) -> None:
     """Rehearse the rollback: stream, flip video-streaming off, verify, flip on, verify.
 
     Default: starts the local stack (framegate up, free ports, temp data dir), stops it on exit.
     --url with --flag-file: drills a running server whose file flag provider reads that file.
+    --with-guard: framegate guard must trip the flag off when Triton hangs (SIGSTOP).
     Exit codes: 0 passed, 1 a step failed (named), 2 bad usage, 130 interrupted.
     """
     if (url is None) != (flag_file is None):
@@ -96,9 +112,15 @@ def drill(
         flip_deadline_s=flip_deadline,
         start_timeout_s=start_timeout,
     )
+    if with_guard and url is not None:
+        raise typer.BadParameter("--with-guard drills the local stack, not with --url")
     try:
         with _sigterm_as_interrupt():
-            if url is None:
+            if with_guard:
+                err.print("starting the local stack and framegate guard…")
+                guard = GuardDrillOptions(guard_args=tuple(guard_arg or ()))
+                result = guard_drill_local(options, guard, data_dir, on_step=_progress)
+            elif url is None:
                 err.print("starting the local stack (framegate up: embedded Triton + API)…")
                 result = drill_local(options, data_dir, on_step=_progress)
             else:

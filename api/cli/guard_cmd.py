@@ -23,7 +23,6 @@ from api.guard.loop import Guard, GuardOptions
 from api.guard.metrics import GuardMetrics
 from api.guard.signals import Thresholds
 from api.guard.sources import (
-    Discover,
     PrometheusSource,
     ScrapeSource,
     Source,
@@ -153,22 +152,19 @@ def guard(
             target: FlagTarget = FileFlag(flag_file)
         else:
             assert api is not None
-            ref = (
-                ConfigMapRef(namespace, configmap)
-                if configmap
-                else FeatureFlagRef(namespace, featureflag or "")
-            )
-            target = ClusterFlag(ref, api)
+            ref = ConfigMapRef(namespace, configmap) if configmap else None
+            target = ClusterFlag(ref or FeatureFlagRef(namespace, featureflag or ""), api)
+        source: Source
         if prometheus_url is not None:
-            source: Source = PrometheusSource(
+            source = PrometheusSource(
                 prometheus_url, window_s, stall_s, prometheus_selector, scrape_timeout_s
             )
         else:
-            discover: Discover = (
-                static_targets(metrics_url or [])
-                if metrics_url
-                else endpoint_slice_targets(_need(api), kube_endpoints or "", namespace, kube_port)
-            )
+            if metrics_url:
+                discover = static_targets(metrics_url)
+            else:
+                assert api is not None and kube_endpoints is not None
+                discover = endpoint_slice_targets(api, kube_endpoints, namespace, kube_port)
             source = ScrapeSource(discover, window_s, stall_s, scrape_timeout_s, metrics.scraped)
         asyncio.run(_run(Guard(source, target, options, metrics)))
     finally:
@@ -177,11 +173,6 @@ def guard(
             server[0].server_close()
         if api is not None:
             api.close()
-
-
-def _need(api: ApiClient | None) -> ApiClient:
-    assert api is not None
-    return api
 
 
 async def _run(guard: Guard) -> None:

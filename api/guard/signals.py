@@ -20,12 +20,14 @@ class Signal(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """Defaults measured not to trip on a healthy service loaded at and above saturation
-    (README, "framegate guard")."""
+    (README, "framegate guard"). Under overload the latency budget expires most admitted
+    frames by design (0.55-0.91 measured at 1-4x saturation), so only a near-total expiry
+    trips; p99 stays under the histogram's top bucket (6.4 s) to be measurable at all."""
 
     max_error_ratio: float = 0.05
-    max_expiry_ratio: float = 0.5
-    max_p99_ms: float = 2000.0
-    stall_s: float = 20.0
+    max_expiry_ratio: float = 0.98
+    max_p99_ms: float = 5000.0
+    stall_s: float = 25.0
     min_frames: int = 50
     window_s: float = 30.0
     for_s: float = 15.0

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from websockets.exceptions import InvalidStatus, WebSocketException
@@ -300,12 +300,29 @@ async def drill_server(
     return report
 
 
+class _Runnable(Protocol):
+    async def run(self) -> None: ...
+
+
+MakeDrill = Callable[[Endpoint, LocalStack, DrillOptions, _Recorder], _Runnable]
+
+
+def _flag_drill(
+    endpoint: Endpoint, stack: LocalStack, options: DrillOptions, recorder: _Recorder
+) -> _Runnable:
+    return _Drill(endpoint, stack.flag_file, options, recorder)
+
+
 def drill_local(
-    options: DrillOptions, data_dir: Path | None = None, on_step: StepCallback | None = None
+    options: DrillOptions,
+    data_dir: Path | None = None,
+    on_step: StepCallback | None = None,
+    make_drill: MakeDrill = _flag_drill,
 ) -> DrillReport:
     """Start the local stack (`framegate up` in a temp data dir unless `data_dir` is given),
-    drill it, and stop it on every exit path. A temp dir is removed when the drill passed and
-    kept (with the logs) when it failed."""
+    drill it (`make_drill`: the flag drill; `api/ops/guard_drill.py` passes its own), and stop
+    it on every exit path. A temp dir is removed when the drill passed and kept (with the
+    logs) when it failed."""
     temporary = data_dir is None
     directory = Path(tempfile.mkdtemp(prefix="framegate-drill-")) if temporary else data_dir
     stack = LocalStack(directory, stream_auth_token=options.token)
@@ -323,7 +340,7 @@ def drill_local(
         report.timings["stack_start_s"] = time.monotonic() - started
         recorder.record(START_STACK, True, f"framegate up ready at {stack.url}", started)
         endpoint = Endpoint(stack.url, options.pipeline, options.token)
-        asyncio.run(_Drill(endpoint, stack.flag_file, options, recorder).run())
+        asyncio.run(make_drill(endpoint, stack, options, recorder).run())
     except KeyboardInterrupt:
         report.failure = report.failure or f"interrupted after {len(report.steps)} steps"
         raise

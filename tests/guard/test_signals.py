@@ -102,15 +102,22 @@ def test_an_idle_window_is_never_judged(
 
 
 def test_each_ratio_breaches_only_above_its_threshold() -> None:
-    at = readings(totals(received=1_000, processed=1_000, frame_failures=50, expired=500))
+    th = Thresholds(max_error_ratio=0.05, max_expiry_ratio=0.5)
+    at = readings(totals(received=1_000, frame_failures=50, expired=500), th=th)
     assert not at[Signal.ERROR_RATIO].breached and not at[Signal.EXPIRY_RATIO].breached
-    over = readings(totals(received=1_000, processed=1_000, frame_failures=51, expired=501))
+    over = readings(totals(received=1_000, frame_failures=51, expired=501), th=th)
     assert over[Signal.ERROR_RATIO].breached and over[Signal.EXPIRY_RATIO].breached
     assert over[Signal.ERROR_RATIO].value == pytest.approx(0.051)
 
 
+def test_overload_expiries_stay_under_the_default_expiry_threshold() -> None:
+    # At 2x saturation (measured): 91 % of the frames expired, 6 % processed.
+    overload = readings(totals(received=1_584, processed=97, expired=1_441))
+    assert not overload[Signal.EXPIRY_RATIO].breached
+
+
 def test_p99_breaches_above_max_p99_ms() -> None:
-    slow = cumulative([0, 0, 0, 0, 0, 0, 0, 0, 100, 0, 0])  # all between 1.6 and 3.2 s
+    slow = cumulative([0, 0, 0, 0, 0, 0, 0, 0, 0, 100, 0])  # all between 3.2 and 6.4 s
     r = readings(totals(received=100, processed=100, latency_buckets=slow))[Signal.P99_MS]
     assert r.breached and r.value is not None and r.value > TH.max_p99_ms
 

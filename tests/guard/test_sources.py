@@ -14,7 +14,7 @@ from api.guard.sources import PrometheusSource, ScrapeSource, SourceError, stati
 from tests.conftest import free_port
 from tests.guard.conftest import FakeGateway, ServedGateway
 
-TH = Thresholds()
+TH = Thresholds(window_s=30, stall_s=20)
 
 
 async def test_every_gateway_is_scraped_and_summed(
