@@ -7,8 +7,9 @@ both. STREAMING_ROUTER=false leaves the WebSocket router out entirely (rollback 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, WebSocket
@@ -18,18 +19,19 @@ from starlette.types import Receive, Scope, Send
 from api.core.config import Role, Settings, get_settings
 from api.core.logging import configure_logging
 from api.core.loop_audit import LoopAudit
+from api.core.shutdown import Drain
 from api.flags.service import FlagService
 from api.inference.replicas import ReplicaSet
 from api.inference.service import Inference, InferenceService
+from api.inference.watch import TritonWatch
 from api.jobs.worker import JobSystem
 from api.routes import health, pipelines, video, web
-from api.streaming import protocol
 from api.streaming.killswitch import KillSwitch
 from api.streaming.registry import SessionRegistry
 from api.streaming.router import router as stream_router
-from api.streaming.session import Termination
 
-DRAIN_TIMEOUT_S = 5.0
+log = logging.getLogger("framegate.drain")
+MIN_STEP_S = 0.2  # a shutdown step past the drain's deadline still gets this long
 
 
 def streaming_mounted(settings: Settings) -> bool:
@@ -41,12 +43,41 @@ def jobs_mounted(settings: Settings) -> bool:
     return settings.role in (Role.ALL, Role.JOBS)
 
 
-async def _drain(registry: SessionRegistry) -> None:
-    """Tell live sessions the server is going away (1012) and give them a moment to close."""
-    registry.terminate_all(Termination(protocol.WS_1012_SERVICE_RESTART, "server shutting down"))
-    deadline = time.monotonic() + DRAIN_TIMEOUT_S
-    while len(registry) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)  # polling a condition with a deadline
+async def drain(app: FastAPI) -> None:
+    """The graceful drain, within SHUTDOWN_TIMEOUT_S: unready and refusing streams at once;
+    then, side by side, sessions answer the frames they sent to Triton and close with 1012, and
+    running jobs go back to the queue. `framegate serve` runs it on SIGTERM while uvicorn still
+    listens; the lifespan's end runs it otherwise (a second call does nothing)."""
+    state = app.state
+    shutdown: Drain = state.drain
+    if not shutdown.begin():
+        return
+    sessions: SessionRegistry = state.sessions
+    jobs: JobSystem | None = getattr(state, "jobs", None)
+    log.info(
+        "draining: unready, refusing new streams",
+        extra={"sessions": len(sessions), "timeout_s": shutdown.timeout_s},
+    )
+    steps = [sessions.drain(shutdown.answer_by, shutdown.closed_by)]
+    if jobs is not None:
+        steps.append(jobs.runner.stop())  # each running job is requeued as its worker ends
+    left, *_ = await asyncio.gather(*steps)
+    log.info(
+        "drained",
+        extra={
+            "elapsed_s": round(shutdown.elapsed_s, 3),
+            "sessions_left": left,
+        },
+    )
+
+
+async def _before(deadline: float, step: Awaitable[None], what: str) -> None:
+    """A shutdown step that waits on Triton (batches in flight at a hung server wait out
+    TRITON_TIMEOUT_S): cut short at the drain's deadline, at least a moment granted."""
+    try:
+        await asyncio.wait_for(step, max(MIN_STEP_S, deadline - time.monotonic()))
+    except TimeoutError:
+        log.warning("closing %s cut short at SHUTDOWN_TIMEOUT_S", what)
 
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,6 +108,8 @@ def create_app(settings: Settings | None = None, *, inference: Inference | None 
             ReplicaSet.from_url(settings.triton_url, settings.triton_timeout_s), settings
         )
         app.state.sessions = SessionRegistry(settings.stream_max_sessions)
+        app.state.drain = Drain(settings.shutdown_timeout_s)
+        app.state.triton_watch = watch = TritonWatch(app.state.inference)
         killswitch: KillSwitch | None = None
         if with_streaming:
             app.state.flags = FlagService(settings)
@@ -90,17 +123,19 @@ def create_app(settings: Settings | None = None, *, inference: Inference | None 
         jobs: JobSystem | None = None
         if with_jobs:
             jobs = app.state.jobs = await JobSystem.start(settings, app.state.inference)
+        watch.start()
         try:
             yield
         finally:
+            await drain(app)
+            await watch.stop()
             if killswitch is not None:
-                await _drain(app.state.sessions)
                 await killswitch.stop()
                 await app.state.flags.stop()
             if jobs is not None:
                 await jobs.stop()  # running jobs go back to the queue before inference closes
             if inference is None:
-                await app.state.inference.close()
+                await _before(app.state.drain.deadline, app.state.inference.close(), "inference")
             if audit is not None:
                 audit.uninstall()
 

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     streaming_router: bool = True  # False: the WebSocket router is not mounted at all
     streaming_enabled: bool = True  # fallback when the flag provider has no answer
     stream_max_sessions: int = Field(64, ge=1)
+    # SIGTERM to exit: unready at once, frames at Triton answered, sessions closed (1012), running
+    # jobs requeued, all within this (the chart derives terminationGracePeriodSeconds from it).
+    shutdown_timeout_s: float = Field(10.0, gt=0)
     stream_max_inflight: int = Field(1, ge=1)
     stream_max_frame_size_mb: float = Field(5.0, gt=0)
     stream_drop_threshold: float = Field(0.10, ge=0, le=1)

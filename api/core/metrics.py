@@ -54,3 +54,11 @@ STREAM_LATENCY = Histogram(
 STREAM_HANDSHAKES_REFUSED = Counter(
     "framegate_stream_handshakes_refused_total", "Upgrades refused with 404 (flag off)"
 )
+TRITON_READY = Gauge(
+    "framegate_triton_ready",
+    "1 while Triton answers ready with every pipeline's models loaded, as last checked (every "
+    "few seconds and on each /ready); readiness probes no longer ask Triton",
+)
+DRAINING = Gauge(
+    "framegate_draining", "1 while this process drains after SIGTERM (unready, refusing streams)"
+)

@@ -1,10 +1,36 @@
+"""Liveness, readiness and metrics.
+
+Readiness has two scopes. `service` (the default, `/ready`, for people and `framegate verify`):
+the whole path works, Triton and every pipeline's models included. `pod` (`/ready?scope=pod`, the
+chart's readinessProbe): what this process itself can do, its flags loaded, its job store
+answering, not draining; Triton's state is in the body but does not gate it, so a Triton restart
+leaves every gateway in its Service (sessions wait it out, jobs retry) instead of removing them
+all, stalling `helm upgrade --wait` and blocking node drains through the PDBs.
+"""
+
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import State
 
 router = APIRouter(tags=["health"])
+
+# Flag service states in which it serves flags: its source's (ready), or the last good ones or
+# STREAMING_ENABLED while the source fails (error, stale), which is reported, not gated on (see
+# docs/ROLLBACK.md: one bad flag file must not take every pod out). Not started, not ready,
+# fatal (its kill switch can never work) or stopped: the pod is not ready.
+FLAGS_LOADED = frozenset({"ready", "error", "stale"})
+
+
+class Scope(StrEnum):
+    SERVICE = "service"
+    POD = "pod"
 
 
 @router.get("/health")
@@ -14,22 +40,44 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/ready")
-async def ready(request: Request) -> JSONResponse:
-    """Ready when Triton and every pipeline's models are, and the job store answers when the
-    job system is on. The flag provider is reported, not gated on: a stale flag source keeps
-    serving its last good value (see docs/ROLLBACK.md)."""
+async def ready(request: Request, scope: Scope = Scope.SERVICE) -> JSONResponse:
+    """200 when ready in `scope`, else 503; the body says why either way."""
     state = request.app.state
-    checks = await state.inference.readiness()
-    jobs = getattr(state, "jobs", None)
-    if jobs is not None:
-        checks["duckdb"] = await jobs.store.ping()
-    ok = all(checks.values())
-    body: dict = {"ready": ok, "checks": checks}
+    checks = await _pod_checks(state)
+    body: dict[str, Any] = {"scope": str(scope), "draining": state.drain.draining}
+    if scope is Scope.SERVICE:
+        checks = {**await state.triton_watch.check(), **checks}
+    else:
+        body["triton"] = _last_seen(state)
+    ok = all(checks.values()) and not state.drain.draining
+    body = {"ready": ok, **body, "checks": checks}
     flags = getattr(state, "flags", None)
     if flags is not None:
         body["flags"] = flags.status()
         body["sessions"] = len(state.sessions)
     return JSONResponse(body, status_code=200 if ok else 503)
+
+
+async def _pod_checks(state: State) -> dict[str, bool]:
+    checks: dict[str, bool] = {}
+    jobs = getattr(state, "jobs", None)
+    if jobs is not None:
+        checks["duckdb"] = await jobs.store.ping()
+    flags = getattr(state, "flags", None)
+    if flags is not None:
+        checks["flags"] = flags.status()["state"] in FLAGS_LOADED
+    return checks
+
+
+def _last_seen(state: State) -> dict[str, Any]:
+    """Triton as the background watch last saw it (never asked from a probe)."""
+    watch = state.triton_watch
+    checked = watch.checked_at
+    return {
+        "ready": watch.ready,
+        "checks": watch.last,
+        "checked_at": None if checked is None else datetime.fromtimestamp(checked, UTC).isoformat(),
+    }
 
 
 @router.get("/metrics")

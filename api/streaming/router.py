@@ -19,11 +19,12 @@ from starlette.websockets import WebSocketState
 
 from api.core import metrics
 from api.core.config import Settings
+from api.core.shutdown import Drain
 from api.flags.context import FlagContext
 from api.inference.pipelines import PIPELINES
 from api.streaming import protocol
 from api.streaming.protocol import ErrorCode, StreamError, validate_frame
-from api.streaming.registry import SessionRegistry
+from api.streaming.registry import SHUTTING_DOWN, SessionRegistry
 from api.streaming.session import SessionLimits, StreamSession, Termination
 
 log = logging.getLogger("framegate.stream")
@@ -66,6 +67,18 @@ async def _refused_origin(websocket: WebSocket, settings: Settings) -> bool:
     return True
 
 
+async def _refused_draining(websocket: WebSocket, drain: Drain) -> bool:
+    """While the server drains, an upgrade is accepted and closed at once with 1012, as live
+    sessions are: every client retries that, on another replica (see protocol.SHUTDOWN_REASON)."""
+    if not drain.draining:
+        return False
+    log.info("upgrade refused: server draining")
+    if websocket.client_state is WebSocketState.CONNECTING:
+        await websocket.accept()
+    await _close(websocket, SHUTTING_DOWN)
+    return True
+
+
 def _check_handshake(websocket: WebSocket, settings: Settings) -> str:
     """Auth, then pipeline; returns the pipeline id or raises the StreamError to close with."""
     if settings.stream_auth_token is not None:
@@ -89,6 +102,8 @@ async def video_stream(websocket: WebSocket) -> None:
     settings: Settings = state.settings
     if await _refused_origin(websocket, settings):
         return
+    if await _refused_draining(websocket, state.drain):
+        return  # before the flag: no provider call while shutting down
     registry: SessionRegistry = state.sessions
     session_id = uuid.uuid4().hex
     context = FlagContext(
@@ -131,6 +146,8 @@ async def video_stream(websocket: WebSocket) -> None:
         targeting_key=context.targeting_key,
         tenant=context.tenant,
     )
+    if await _refused_draining(websocket, state.drain):
+        return  # the drain began during this handshake
     if not registry.try_add(session):
         error = StreamError(
             ErrorCode.TOO_MANY_SESSIONS,

@@ -103,6 +103,7 @@ class StreamSession:
         self._unavailable_since: float | None = None
         self._consecutive_failures = 0
         self._mailbox: _Frame | None = None
+        self._finishing = False  # draining: frames arriving now are answered dropped at once
         self._inflight: deque[_Frame] = deque()  # started, in frame order; replies go out in order
         self._tasks: set[asyncio.Task[None]] = set()
         # Every write to the socket, including the router's final error and close, holds this:
@@ -125,7 +126,9 @@ class StreamSession:
         self.received += 1
         _RECEIVED.inc()
         self.pressure.window.record_arrival()
-        if len(self._inflight) < self.limits.max_inflight:
+        if self._finishing:
+            await self._drop(frame, pressure=False)  # the server is going: no new inference
+        elif len(self._inflight) < self.limits.max_inflight:
             self._start(frame)
         else:
             replaced, self._mailbox = self._mailbox, frame
@@ -141,8 +144,8 @@ class StreamSession:
             metrics.STREAM_SLOWDOWN.inc()
             await self._emit(protocol.slow_down_message(self.pressure.suggested_fps()))
 
-    async def _drop(self, frame: _Frame) -> None:
-        self._count_drop()
+    async def _drop(self, frame: _Frame, pressure: bool = True) -> None:
+        self._count_drop(pressure)
         await self._emit(protocol.dropped_message(frame.index))
 
     def _count_drop(self, pressure: bool = True) -> None:
@@ -248,6 +251,25 @@ class StreamSession:
                 await self.send(message)
             except Exception:  # the peer is gone; the router sees the disconnect and cleans up
                 self.fail(StreamError(ErrorCode.INTERNAL_ERROR, "could not send to the client"))
+
+    async def finish(self, timeout_s: float) -> None:
+        """Graceful drain: admit no more frames (later ones are answered dropped), answer the
+        waiting one dropped, and give the frames already at inference `timeout_s` to get their
+        result. Any still unanswered then are answered dropped: every frame gets its reply
+        before the router closes the session (1012)."""
+        self._finishing = True
+        if self._mailbox is not None:
+            waiting, self._mailbox = self._mailbox, None
+            await self._drop(waiting, pressure=False)
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=max(0.0, timeout_s))
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        for frame in self._inflight:
+            if frame.reply is None:
+                frame.reply, frame.dropped = protocol.dropped_message(frame.index), "unavailable"
+        await self._flush()
 
     def fail(self, error: StreamError) -> None:
         self.terminate(Termination.from_error(error))
