@@ -22,6 +22,7 @@ from api.pipelines_spec import PIPELINES
 EX_CONFIG = 78  # sysexits.h: configuration error
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SECRET_FIELDS = frozenset({"stream_auth_token"})  # never echoed in an error line
+ONE_BYTE_MB = 1 / (1024 * 1024)
 
 
 class Role(StrEnum):
@@ -38,7 +39,11 @@ class FlagProviderName(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    # No inf/nan anywhere: STREAM_MAX_FRAME_SIZE_MB=inf passed every range check and then failed
+    # each session computing its byte limit (OverflowError).
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", allow_inf_nan=False
+    )
 
     role: Role = Role.ALL
     triton_url: str = "127.0.0.1:8001"
@@ -56,7 +61,9 @@ class Settings(BaseSettings):
     # jobs requeued, all within this (the chart derives terminationGracePeriodSeconds from it).
     shutdown_timeout_s: float = Field(10.0, gt=0)
     stream_max_inflight: int = Field(1, ge=1)
-    stream_max_frame_size_mb: float = Field(5.0, gt=0)
+    # Bounds keep the byte counts derived from these at least 1 and finite (1e-153 MB was 0
+    # bytes, refusing everything; 1e308 MB overflowed).
+    stream_max_frame_size_mb: float = Field(5.0, ge=ONE_BYTE_MB, le=1024)
     stream_drop_threshold: float = Field(0.10, ge=0, le=1)
     stream_slowdown_threshold: float = Field(0.30, ge=0, le=1)
     stream_idle_timeout_s: float = Field(30.0, gt=0)
@@ -92,7 +99,7 @@ class Settings(BaseSettings):
     jobs_poll_interval_s: float = Field(1.0, gt=0)  # idle workers re-check the queue
     jobs_retry_initial_s: float = Field(0.5, gt=0)  # backoff while inference is unavailable
     jobs_retry_max_s: float = Field(30.0, gt=0)
-    video_max_upload_mb: float = Field(200.0, gt=0)
+    video_max_upload_mb: float = Field(200.0, ge=ONE_BYTE_MB, le=1024 * 1024)
     video_chunk_frames: int = Field(16, ge=1, le=256)  # frames in flight and per stored batch
 
     @field_validator("triton_url")

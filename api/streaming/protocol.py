@@ -12,6 +12,7 @@ from typing import Any
 WS_1000_NORMAL_CLOSURE = 1000
 WS_1001_GOING_AWAY = 1001
 WS_1008_POLICY_VIOLATION = 1008
+WS_1009_MESSAGE_TOO_BIG = 1009
 WS_1011_INTERNAL_ERROR = 1011
 WS_1012_SERVICE_RESTART = 1012
 WS_1013_TRY_AGAIN_LATER = 1013
@@ -24,6 +25,12 @@ JPEG_SOI = b"\xff\xd8"
 SHUTDOWN_REASON = "server shutting down"
 
 JPEG_EOI = b"\xff\xd9"
+
+# RFC 6455 §5.5: a close frame carries at most 125 bytes, the 2-byte code included.
+MAX_CLOSE_REASON_BYTES = 123
+# The WebSocket transport refuses a message over max_message_bytes() before reading it (1009,
+# message too big); a frame over STREAM_MAX_FRAME_SIZE_MB but within it gets frame_too_large.
+TRANSPORT_MIN_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 class ErrorCode(StrEnum):
@@ -68,6 +75,18 @@ class StreamError(Exception):
     @property
     def close_code(self) -> int:
         return CLOSE_CODES[self.code]
+
+
+def max_message_bytes(max_frame_bytes: int) -> int:
+    """The transport's limit for one message: twice the frame limit (16 MiB at least), so an
+    oversized frame is read and answered frame_too_large, and only a huge one is refused."""
+    return max(TRANSPORT_MIN_MESSAGE_BYTES, 2 * max_frame_bytes)
+
+
+def close_reason(detail: str) -> str:
+    """`detail` cut to what a close frame can carry, on a character boundary (a longer reason
+    makes the close itself fail: the client saw 1006 instead of the error's close code)."""
+    return detail.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
 
 
 def validate_frame(data: bytes, max_bytes: int) -> None:

@@ -63,8 +63,8 @@ class Termination:
 
     @classmethod
     def from_error(cls, error: StreamError) -> Termination:
-        # A close reason is limited to 123 bytes; the full detail goes in the error message.
-        return cls(error.close_code, error.detail[:120], error)
+        # The reason is cut to a close frame's limit; the full detail goes in the error message.
+        return cls(error.close_code, protocol.close_reason(error.detail), error)
 
     @property
     def outcome(self) -> str:
