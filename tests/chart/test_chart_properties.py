@@ -43,6 +43,7 @@ SETTINGS_ENV = frozenset(
         "JOBS_CONCURRENCY",
         "VIDEO_MAX_UPLOAD_MB",
         "LOG_LEVEL",
+        "SHUTDOWN_TIMEOUT_S",
     ]
 )
 FLAG_FLIPS = (
@@ -392,7 +393,7 @@ def test_gateway_service_and_probes(render):
     ]
     assert container["ports"][0]["containerPort"] == 8000
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready?scope=pod"
     assert rendered.env("gateway")["ROLE"] == "stream"
 
 

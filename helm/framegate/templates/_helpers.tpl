@@ -256,3 +256,13 @@ frames received, summed over the gateways, over the guard's window.
 {{- $received := printf "sum(increase(framegate_stream_frames_total{%s,outcome=\"received\"}[%s]))" $sel $window }}
 {{- printf "(%s + %s) / %s" $errors $failures $received }}
 {{- end }}
+
+{{/*
+terminationGracePeriodSeconds of an API pod: its preStop sleep (which counts against the grace
+period), the drain after SIGTERM (shutdown.timeoutSeconds, SHUTDOWN_TIMEOUT_S) and 5 s for the
+process to exit, so the kubelet never SIGKILLs a drain that keeps its promise.
+Usage: include "framegate.terminationGracePeriodSeconds" (dict "ctx" . "preStopSleepSeconds" N)
+*/}}
+{{- define "framegate.terminationGracePeriodSeconds" -}}
+{{- add .preStopSleepSeconds .ctx.Values.shutdown.timeoutSeconds 5 -}}
+{{- end }}
