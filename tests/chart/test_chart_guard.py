@@ -311,3 +311,24 @@ def test_crd_schemas_reject_unknown_fields(render, custom_schemas, kind, path):
 
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft7Validator(schema).validate(obj)
+
+
+def test_chart_defaults_are_the_guards_measured_defaults(render):
+    """The chart passes every threshold explicitly, so its defaults must be the CLI's (measured
+    not to trip on a healthy saturated service, api/guard/signals.py), not an older guess."""
+    from api.guard.signals import Thresholds
+
+    args = options(guard_args(render(overrides=GUARD)))
+    defaults = Thresholds()
+    flags = {
+        "--max-error-ratio": defaults.max_error_ratio,
+        "--max-expiry-ratio": defaults.max_expiry_ratio,
+        "--max-p99-ms": defaults.max_p99_ms,
+        "--stall-s": defaults.stall_s,
+        "--window-s": defaults.window_s,
+        "--for-s": defaults.for_s,
+        "--min-frames": defaults.min_frames,
+    }
+    assert {flag: float(args[flag][0]) for flag in flags} == {
+        flag: float(value) for flag, value in flags.items()
+    }
