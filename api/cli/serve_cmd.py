@@ -19,5 +19,7 @@ def serve(
     it gracefully within SHUTDOWN_TIMEOUT_S, then it exits with status 0."""
     settings = get_settings()
     app = create_app(settings)
-    config = server_config(app, host=host, port=port, log_level=log_level)
+    config = server_config(
+        app, host=host, port=port, log_level=log_level, max_frame_bytes=settings.max_frame_bytes
+    )
     GracefulServer(config, drain=partial(drain, app), timeout_s=settings.shutdown_timeout_s).run()

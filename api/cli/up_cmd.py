@@ -50,7 +50,10 @@ def up(
         with console.status("starting Triton (loading models)…"):
             triton.start()
         console.print(f"[green]Triton ready[/] gRPC {triton.grpc_url} (log {triton.log_path})")
-        server = uvicorn.Server(server_config(create_app(settings), host=host, port=port))
+        config = server_config(
+            create_app(settings), host=host, port=port, max_frame_bytes=settings.max_frame_bytes
+        )
+        server = uvicorn.Server(config)
         base = f"http://{host}:{port}"
         console.print(
             f"[bold green]Framegate up[/]  API {base}  docs {base}/docs  ready {base}/ready  "

@@ -12,10 +12,22 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
+from api.streaming.protocol import max_message_bytes
+
 logger = logging.getLogger("framegate.drain")
 
 
-def server_config(app: FastAPI, *, host: str, port: int, log_level: str = "info") -> uvicorn.Config:
+def server_config(
+    app: FastAPI,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    max_frame_bytes: int = 0,
+) -> uvicorn.Config:
+    """`max_frame_bytes` is STREAM_MAX_FRAME_SIZE_MB in bytes: the transport's message limit
+    follows it (protocol.max_message_bytes; uvicorn's fixed 16 MiB refused larger frames with
+    1009, never frame_too_large)."""
     return uvicorn.Config(
         app,
         host=host,
@@ -28,6 +40,7 @@ def server_config(app: FastAPI, *, host: str, port: int, log_level: str = "info"
         # JPEG frames do not compress: permessage-deflate (uvicorn's default) only inflates every
         # frame on the event loop (issue 10 measured 25.6 vs 41.4 results/s with it on and off).
         ws_per_message_deflate=False,
+        ws_max_size=max_message_bytes(max_frame_bytes),
     )
 
 
