@@ -1,23 +1,19 @@
 """Shared fixtures. The embedded Triton is the real tritonserver binary; it is started once per
-test session and stopped on every exit path (finalizer + its own process group)."""
+test session and stopped on every exit path (finalizer; and the kernel kills it if pytest dies).
+Test processes are started and stopped through `api/core/processes.py`; a child that a test
+Ctrl-C's is spawned with `default_sigint=True` (a shell without job control, a CI runner's say,
+starts background jobs with SIGINT ignored, and children inherit that)."""
 
 from __future__ import annotations
 
-import signal
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from api.triton_server.embedded import EmbeddedTriton, TritonPorts
-
-
-def sigint_default() -> None:
-    """`preexec_fn` for a child that a test Ctrl-C's: a shell without job control starts
-    background jobs (a CI runner's pytest, say) with SIGINT ignored, and children inherit that;
-    the child must get SIGINT as a terminal would send it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def free_port() -> int:
@@ -43,3 +39,28 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedTriton]
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+class _SubprocessInFastLayer(AssertionError):
+    pass
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    """The fast layer (`pytest -m "not triton"`) stays fast and needs no server: a test that is
+    not marked `triton` may not start a process, neither itself nor through a fixture it sets up
+    (tritonserver, the API, any subprocess). Setup, call and teardown all run inside this."""
+    if item.get_closest_marker("triton") is not None:
+        return (yield)
+    real = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+
+    def refuse(self: subprocess.Popen, args: object, *rest: object, **kw: object) -> None:
+        raise _SubprocessInFastLayer(
+            f"{item.nodeid} starts a process ({args!r}) but is not marked @pytest.mark.triton"
+        )
+
+    subprocess.Popen._execute_child = refuse  # type: ignore[attr-defined]
+    try:
+        return (yield)
+    finally:
+        subprocess.Popen._execute_child = real  # type: ignore[attr-defined]

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
+from api.core import processes
 from api.flags.flagfile import set_streaming
 
 UP_LOG_NAME = "framegate-up.log"
@@ -53,7 +55,7 @@ class LocalStack:
     host: str = "127.0.0.1"
     stream_auth_token: str | None = None
     port: int = field(default_factory=free_port)
-    _process: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    _process: psutil.Popen | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
@@ -103,13 +105,15 @@ class LocalStack:
         set_streaming(self.flag_file, True)
         try:
             with self.log_path.open("ab") as log:
-                self._process = subprocess.Popen(
+                # Dies with us, even on SIGKILL (and its Triton with it); SIGINT at its default
+                # action, as stop() relies on it even when we were started with it ignored.
+                self._process = processes.spawn(
                     self.command(),
                     env=self.environment(),
-                    stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    start_new_session=True,
+                    die_with_parent=True,
+                    default_sigint=True,
                 )
             self._wait_ready(timeout_s)
         except BaseException:
@@ -147,31 +151,22 @@ class LocalStack:
             return None
         started = time.monotonic()
         with _signals_held():
-            tree = process_tree(process.pid)
-            graceful = _interrupt(process, timeout_s)
-            killed = _kill_leftovers(tree, LEFTOVER_TIMEOUT_S)
-        return StopOutcome(time.monotonic() - started, graceful, killed)
+            # SIGINT, not SIGTERM: uvicorn re-raises the signal it caught once it has shut down,
+            # and SIGTERM's default action would end `framegate up` before it stops Triton.
+            stopped = processes.stop(
+                process,
+                sig=signal.SIGINT,
+                timeout_s=timeout_s,
+                leftover_timeout_s=LEFTOVER_TIMEOUT_S,
+            )
+        leftovers = tuple(pid for pid in stopped.killed if pid != process.pid)
+        return StopOutcome(time.monotonic() - started, stopped.graceful, leftovers)
 
     def __enter__(self) -> LocalStack:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _interrupt(process: subprocess.Popen, timeout_s: float) -> bool:
-    # SIGINT, not SIGTERM: uvicorn re-raises the signal it caught once it has shut down, and
-    # SIGTERM's default action would end `framegate up` before it stops Triton.
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=timeout_s)
-        return True
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        return False
 
 
 @contextlib.contextmanager
@@ -185,55 +180,3 @@ def _signals_held() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-ProcessId = tuple[int, int]  # (pid, start time in clock ticks): a pid that cannot be reused
-
-
-def process_tree(root: int) -> list[ProcessId]:
-    """`root` and all its descendants, from /proc."""
-    children: dict[int, list[ProcessId]] = {}
-    identities: dict[int, ProcessId] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
-            parent, started = stat
-            identity = (int(entry.name), started)
-            identities[identity[0]] = identity
-            children.setdefault(parent, []).append(identity)
-    if root not in identities:
-        return []
-    tree, queue = [], [identities[root]]
-    while queue:
-        identity = queue.pop()
-        tree.append(identity)
-        queue.extend(children.get(identity[0], []))
-    return tree
-
-
-def _stat(pid: int) -> tuple[int, int] | None:
-    """(parent pid, start time) of a live process; None if it is gone or a zombie."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces
-    if fields[0] in ("Z", "X"):
-        return None
-    return int(fields[1]), int(fields[19])
-
-
-def _alive(identity: ProcessId) -> bool:
-    stat = _stat(identity[0])
-    return stat is not None and stat[1] == identity[1]
-
-
-def _kill_leftovers(tree: list[ProcessId], timeout_s: float) -> tuple[int, ...]:
-    """Give stopped processes `timeout_s` to disappear, then SIGKILL the ones still there (the
-    start time check makes sure a reused pid is never hit)."""
-    deadline = time.monotonic() + timeout_s
-    while (alive := [p for p in tree if _alive(p)]) and time.monotonic() < deadline:
-        time.sleep(0.1)  # polling interval of a deadline-bounded wait
-    for pid, _ in alive:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return tuple(pid for pid, _ in alive)

@@ -4,9 +4,6 @@ Orderings and ratios only: how fast this machine is, is not under test."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from api.core import processes
 from api.loadtest.bench.stack import STUB, triton_roles
 from api.loadtest.cpu import (
     CpuMonitor,
@@ -47,16 +45,13 @@ Spawn = Callable[[str], psutil.Popen]
 
 @pytest.fixture
 def spawn() -> Iterator[Spawn]:
-    """Start `python -c CODE` in its own process group and wait for its READY line; every group
-    is killed afterwards."""
+    """Start `python -c CODE` in its own process group and wait for its READY line; every tree
+    is killed afterwards (`api/core/processes.py`)."""
     started: list[psutil.Popen] = []
 
     def start(code: str) -> psutil.Popen:
-        p = psutil.Popen(
-            [sys.executable, "-c", code],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            start_new_session=True,
+        p = processes.spawn(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         started.append(p)
         assert p.stdout is not None and p.stdout.readline() == b"ready\n"
@@ -64,9 +59,7 @@ def spawn() -> Iterator[Spawn]:
 
     yield start
     for p in started:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
+        processes.kill(p)
         for pipe in (p.stdin, p.stdout):
             if pipe is not None:
                 pipe.close()
@@ -130,7 +123,7 @@ def test_a_process_gone_before_stop_counts_nothing_and_raises_nothing(spawn: Spa
     doomed = spawn(IDLE)
     window = CpuWindow({"doomed": [doomed]})
     window.start()
-    os.killpg(doomed.pid, signal.SIGKILL)
+    processes.kill(doomed)
     doomed.wait(timeout=DEADLINE_S)  # reaped: a zombie's /proc entry would still give its times
     assert process_cpu_s(doomed) is None
     assert window.stop().by_role == {"doomed": 0.0}

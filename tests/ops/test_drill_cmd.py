@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
+from api.core import processes
 from api.ops.drill import (
     FLIP_OFF,
     FLIP_ON,
@@ -21,7 +24,6 @@ from api.ops.drill import (
     VERIFY_ON,
     VERIFY_ON_AGAIN,
 )
-from tests.conftest import sigint_default
 from tests.ops.conftest import framegate, processes_mentioning, upgrade
 from tests.streaming.conftest import ApiServer, wait_until
 
@@ -91,23 +93,22 @@ def test_drill_url_needs_a_flag_file() -> None:
 DRILL_MAIN = "import typer; from api.cli.drill_cmd import drill; typer.run(drill)"
 
 
-def _start_drill(data_dir: Path) -> subprocess.Popen:
-    return subprocess.Popen(
+def _start_drill(data_dir: Path) -> psutil.Popen:
+    return processes.spawn(
         [sys.executable, "-c", DRILL_MAIN, "--data-dir", str(data_dir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        preexec_fn=sigint_default,
+        die_with_parent=True,
+        default_sigint=True,
     )
 
 
-def _interrupt(process: subprocess.Popen, sig: int) -> tuple[int, str]:
+def _interrupt(process: psutil.Popen, sig: int) -> tuple[int, str]:
     try:
         process.send_signal(sig)
         _, stderr = process.communicate(timeout=60)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        processes.kill(process)
     return process.returncode, stderr.decode()
 
 

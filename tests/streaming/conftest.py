@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.core import processes
 from api.flags.flagfile import set_streaming, write_default
 from api.synthetic.scene import Frame, encode_jpeg, make_frames
 from tests.conftest import free_port
@@ -24,7 +26,7 @@ from tests.conftest import free_port
 @dataclass
 class ApiServer:
     port: int
-    process: subprocess.Popen
+    process: psutil.Popen
     flag_file: Path
     data_dir: Path
     log_path: Path
@@ -69,13 +71,8 @@ class ApiServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        """`sig`, SIGKILL (the whole tree) after `timeout_s`; the exit status."""
+        processes.stop(self.process, sig=sig, timeout_s=timeout_s)
         return self.process.returncode
 
 
@@ -109,10 +106,10 @@ def start_api(
     }
     log_path = workdir / "api.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
+        process = processes.spawn(
             [sys.executable, "-m", "api.cli.main", "serve",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", uvicorn_log_level],
-            env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=full_env, stdout=log, stderr=subprocess.STDOUT, die_with_parent=True,
         )  # fmt: skip
     server = ApiServer(port, process, flag_file, workdir / "data", log_path, env)
 

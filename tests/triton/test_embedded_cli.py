@@ -13,7 +13,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import free_port, free_ports, sigint_default
+from api.core import processes
+from tests.conftest import free_port, free_ports
 
 
 def _processes_mentioning(text: str) -> list[int]:
@@ -71,9 +72,10 @@ def test_command_leaves_no_process_behind(
     api_port = free_port()
     if command == "up":
         cmd += ["--port", str(api_port)]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=sigint_default
-    )
+    proc = processes.spawn(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        die_with_parent=True, default_sigint=True,
+    )  # fmt: skip
     try:
         _wait(lambda: _ready(f"http://127.0.0.1:{ports.http}/v2/health/ready"), 240, "Triton ready")
         assert _processes_mentioning(str(data_dir))  # server (and stubs) are running
@@ -85,6 +87,4 @@ def test_command_leaves_no_process_behind(
         _wait(lambda: not _processes_mentioning(str(data_dir)), 10, "all Triton processes to exit")
         assert (data_dir / "triton" / "triton.log").stat().st_size > 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        processes.kill(proc)

@@ -1,5 +1,6 @@
 """The benchmark's servers: an embedded Triton (or a given one) and uvicorn processes for the
-gateway under test, each in its own process group so stopping it reaches every child."""
+gateway under test, each in its own process group, stopped with its whole tree
+(`api/core/processes.py`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
+
+from api.core import processes
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 HEALTH_POLL_S = 0.1
@@ -29,7 +33,7 @@ def free_port() -> int:
 @dataclass
 class Subprocess:
     name: str
-    process: subprocess.Popen
+    process: psutil.Popen
     port: int
     log_path: Path
 
@@ -43,14 +47,8 @@ class Subprocess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=timeout_s)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        """SIGTERM, SIGKILL after `timeout_s`, then SIGKILL any child still alive; reaped."""
+        processes.stop(self.process, sig=signal.SIGTERM, timeout_s=timeout_s)
 
 
 def start_gateway(
@@ -78,10 +76,10 @@ def _start(
     port = free_port()
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
+        process = processes.spawn(
             [*command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=REPO_ROOT,
+            env={**os.environ, **env}, stdin=None, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
         )  # fmt: skip
     server = Subprocess(name, process, port, log_path)
     try:
