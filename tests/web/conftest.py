@@ -1,5 +1,8 @@
 """Browser tests: Debian's Chromium driven by Playwright (never a downloaded browser), its fake
-camera fed a Y4M made from the synthetic scenes, against the real API and the real Triton."""
+camera fed a Y4M made from the synthetic scenes, against the real `framegate up` (embedded Triton
+and API), one stack for the session. Every page a test opens is watched: a page error, a console
+error, a request to another origin or a `status` state outside the documented set fails the test
+at teardown."""
 
 from __future__ import annotations
 
@@ -14,20 +17,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+import cv2
+import numpy as np
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, WebSocket, sync_playwright
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from websockets.typing import Origin
 
+from api.core import processes
 from api.synthetic.scene import Frame, make_frames
-from tests.streaming.conftest import (  # noqa: F401  (fixtures used by the browser tests)
+from tests.streaming.conftest import (
     ApiServer,
-    api,
-    api_factory,
+    assert_loop_never_blocked,
+    start_api,
+    stop_all,
     wait_until,
 )
 from tests.web.media import write_y4m
+from tests.web.stack import UpStack, start_up
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Headless, sandbox-free (root in CI) and kept off the network: no component, sync or
@@ -70,6 +78,59 @@ def set_streaming(server: ApiServer, on: bool) -> None:
     wait_until(lambda: upgrade_status(server.ws()) == expected, 15, f"upgrades answered {expected}")
 
 
+def stream_attempts(server: ApiServer) -> float:
+    """Every upgrade the server has let through to the flag: refused with 404 (flag off) or
+    accepted as a session (live or ended). Constant while no client tries to connect."""
+    samples = server.metrics()
+    ended = sum(v for k, v in samples.items() if k.startswith("framegate_stream_sessions_total{"))
+    return (
+        samples.get("framegate_stream_handshakes_refused_total", 0.0)
+        + samples.get("framegate_stream_sessions_active", 0.0)
+        + ended
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpStack]:
+    """The real `framegate up` (embedded Triton + API), one for the browser tests' session; after
+    it stops, no process naming its data dir may be left (they are killed, and the session
+    fails)."""
+    up = start_up(tmp_path_factory.mktemp("up"))
+    try:
+        yield up
+    finally:
+        up.stop()
+        leftovers = up.leftovers()
+        for process in leftovers:
+            processes.kill(process)
+        assert not leftovers, [processes.describe(p) for p in leftovers]
+
+
+@pytest.fixture
+def api(stack: UpStack) -> Iterator[UpStack]:
+    """The session's stack with streaming on (an earlier test may have turned it off); a test
+    that blocked the API's event loop fails."""
+    set_streaming(stack, True)
+    yield stack
+    assert_loop_never_blocked(stack)
+
+
+@pytest.fixture
+def api_factory(stack: UpStack, tmp_path: Path) -> Iterator[Callable[..., ApiServer]]:
+    """`framegate serve` processes of their own (settings of their own, or a server to restart),
+    against the stack's Triton; loop audits checked, then all stopped."""
+    servers: list[ApiServer] = []
+
+    def make(triton_url: str | None = None, **env: str) -> ApiServer:
+        workdir = tmp_path / f"api{len(servers)}"
+        server = start_api(triton_url or stack.triton_grpc, workdir, **env)
+        servers.append(server)
+        return server
+
+    yield make
+    stop_all(servers)
+
+
 @pytest.fixture(scope="session")
 def camera_frames() -> list[Frame]:
     return make_frames(CAMERA_SEED, CAMERA_SCENES)
@@ -94,6 +155,24 @@ def browser(
             browser.close()
 
 
+# What the page's `status` may say (SPEC's interface list): its states, and the codes a close
+# that ends streaming for good, or one that is retried, carries.
+STATUS_STATES = {"idle", "connecting", "streaming", "reconnecting", "closed", "error"}
+CLOSED_CODES = {"1000", "1001"}
+RETRIED_CODES = {"1006", "1012", "1013"}
+# Reports every (data-state, data-code) the page's status element takes to the test.
+WATCH_STATUS = """
+addEventListener("DOMContentLoaded", () => {
+  const status = document.querySelector('[data-testid="status"]');
+  if (!status) return;
+  const report = () => window.framegateStatus(status.dataset.state, status.dataset.code);
+  report();
+  new MutationObserver(report).observe(status, { attributes: true });
+});
+"""
+LAPTOP = {"width": 1280, "height": 860}
+
+
 @dataclass
 class WebPage:
     """One browser context and page, with everything the page did recorded for the checks."""
@@ -106,6 +185,7 @@ class WebPage:
     page_errors: list[str] = field(default_factory=list)
     websockets: list[WebSocket] = field(default_factory=list)
     allowed_console: list[re.Pattern[str]] = field(default_factory=list)
+    statuses: list[tuple[str, str]] = field(default_factory=list)
 
     def open(self, server: ApiServer, **query: str) -> Page:
         self.allowed_origins.add(server.http)
@@ -138,6 +218,9 @@ class WebPage:
             self.foreign_requests.append(route.request.url)
             route.abort()
 
+    def _status(self, state: str, code: str | None) -> None:
+        self.statuses.append((state, code or ""))
+
     def check(self) -> None:
         unexpected = [
             text
@@ -150,23 +233,38 @@ class WebPage:
         for socket in self.websockets:
             origin = urlsplit(socket.url)
             assert f"http://{origin.netloc}" in self.allowed_origins, socket.url
+        states = {state for state, _ in self.statuses}
+        assert states <= STATUS_STATES, f"status states outside the interface: {self.statuses}"
+        for state, code in self.statuses:
+            assert state != "closed" or code in CLOSED_CODES, f"closed without 1000/1001: {code}"
+            assert state != "reconnecting" or code in RETRIED_CODES, f"retried after {code}"
 
 
-@pytest.fixture
-def web(browser: Browser) -> Iterator[WebPage]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
-    context.set_default_timeout(EXPECT_TIMEOUT_MS)
-    page = context.new_page()
-    watched = WebPage(context, page)
-    context.route("**/*", watched._route)
-    page.on("console", lambda m: m.type == "error" and watched.console_errors.append(m.text))
-    page.on("pageerror", lambda error: watched.page_errors.append(str(error)))
-    page.on("websocket", lambda socket: watched.websockets.append(socket))
+@contextmanager
+def watched_page(browser: Browser, **options: object) -> Iterator[WebPage]:
+    """A fresh context and page (`options` as for `new_context`), every request, console error,
+    page error, WebSocket and status change recorded, and checked when the block ends."""
+    context = browser.new_context(**{"viewport": LAPTOP, "accept_downloads": True, **options})
     try:
+        context.set_default_timeout(EXPECT_TIMEOUT_MS)
+        page = context.new_page()
+        watched = WebPage(context, page)
+        context.route("**/*", watched._route)
+        context.expose_function("framegateStatus", watched._status)
+        context.add_init_script(WATCH_STATUS)
+        page.on("console", lambda m: m.type == "error" and watched.console_errors.append(m.text))
+        page.on("pageerror", lambda error: watched.page_errors.append(str(error)))
+        page.on("websocket", lambda socket: watched.websockets.append(socket))
         yield watched
         watched.check()
     finally:
         context.close()
+
+
+@pytest.fixture
+def web(browser: Browser) -> Iterator[WebPage]:
+    with watched_page(browser) as watched:
+        yield watched
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -189,20 +287,35 @@ def static_server(directory: Path) -> Iterator[str]:
         thread.join()
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SCREENSHOTS_ENV = "FRAMEGATE_SCREENSHOTS"
+
+
+def assert_png(path: Path, width: int, height: int) -> None:
+    """`path` is a PNG that decodes, `width` x `height`, and shows something (not one colour)."""
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE), f"{path} is not a PNG"
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None, f"{path} does not decode"
+    assert image.shape[:2] == (height, width), image.shape
+    assert image.reshape(-1, 3).std(axis=0).max() > 0, f"{path} is a single colour"
+
+
 @pytest.fixture(scope="session")
 def screenshot(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Page, str], Path]:
-    """Screenshots of the page: under the test's temp dir, or into docs/screenshots/ (linked
-    from the README) with FRAMEGATE_SCREENSHOTS=docs, so a test run never dirties the tree."""
-    folder = (
-        Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-        if os.environ.get("FRAMEGATE_SCREENSHOTS") == "docs"
-        else tmp_path_factory.mktemp("screenshots")
-    )
+    """Screenshots of the page, taken on every run: into the directory FRAMEGATE_SCREENSHOTS
+    names (`FRAMEGATE_SCREENSHOTS=docs/screenshots` refreshes the README's), else under the
+    session's temp dir, so an ordinary run never dirties the tree. Each is checked."""
+    named = os.environ.get(SCREENSHOTS_ENV)
+    folder = Path(named).resolve() if named else tmp_path_factory.mktemp("screenshots")
 
     def take(page: Page, name: str) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.png"
         page.screenshot(path=path)
+        size = page.viewport_size
+        assert size is not None
+        assert_png(path, size["width"], size["height"])
         return path
 
     return take

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 
-from api.synthetic.scene import Frame
+from api.synthetic.scene import Frame, Sign
 
 Y4M_FPS = 15
 
@@ -37,6 +38,25 @@ def write_webm(path: Path, frames: Sequence[Frame], fps: float = 15.0) -> Path:
     finally:
         writer.release()
     return path
+
+
+def letterboxed(frames: Sequence[Frame], height: int) -> list[Frame]:
+    """The frames with black bars above and below up to `height` (640x360 to 640x480, the
+    camera's 4:3), plate boxes moved with them."""
+    top = (height - frames[0].image.shape[0]) // 2
+    bottom = height - frames[0].image.shape[0] - top
+    return [
+        Frame(
+            cv2.copyMakeBorder(frame.image, top, bottom, 0, 0, cv2.BORDER_CONSTANT, value=0),
+            [_lowered(sign, top) for sign in frame.signs],
+        )
+        for frame in frames
+    ]
+
+
+def _lowered(sign: Sign, dy: int) -> Sign:
+    x1, y1, x2, y2 = sign.box
+    return replace(sign, box=(x1, y1 + dy, x2, y2 + dy))
 
 
 def truth_texts(frames: Sequence[Frame]) -> set[str]:

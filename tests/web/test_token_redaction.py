@@ -12,6 +12,7 @@ import pytest
 from api.core.logging import REDACTED, UVICORN_LOGGERS, RedactTokens, configure_logging, redact
 from tests.streaming.conftest import ApiServer, assert_loop_never_blocked, start_api
 from tests.web.conftest import upgrade_status
+from tests.web.stack import UpStack
 
 TOKEN = "s3cret-stream-token"
 
@@ -48,10 +49,12 @@ def test_configure_logging_installs_one_filter_per_uvicorn_logger() -> None:
 
 
 @pytest.fixture
-def verbose_api(triton, tmp_path: Path) -> Iterator[ApiServer]:
-    """The API with uvicorn at INFO, so its access and WebSocket lines are written at all
-    (the shared fixtures run uvicorn at WARNING)."""
-    server = start_api(triton.grpc_url, tmp_path, uvicorn_log_level="info", STREAM_AUTH_TOKEN=TOKEN)
+def verbose_api(stack: UpStack, tmp_path: Path) -> Iterator[ApiServer]:
+    """`framegate serve` with uvicorn at INFO, so its access and WebSocket lines are written at
+    all (the shared fixtures run uvicorn at WARNING), against the stack's Triton."""
+    server = start_api(
+        stack.triton_grpc, tmp_path, uvicorn_log_level="info", STREAM_AUTH_TOKEN=TOKEN
+    )
     try:
         yield server
         assert_loop_never_blocked(server)

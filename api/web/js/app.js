@@ -211,8 +211,13 @@ function showReads(fresh) {
 let run = null;
 
 function setRunning(running) {
+  const pressed = document.activeElement;
   ui.start.disabled = running;
   ui.stop.disabled = !running;
+  // The button just used is disabled now: the keyboard focus moves to the other one instead of
+  // falling back to the top of the page.
+  if (running && pressed === ui.start) ui.stop.focus();
+  if (!running && pressed === ui.stop) ui.start.focus();
 }
 
 async function start() {
