@@ -1,5 +1,7 @@
 """A server restart as the browser sees it: 1012, a countdown, retries with backoff, and the
-stream back once a server answers on the same address again."""
+stream back once a server answers on the same address again. The restarted server is
+`framegate serve` against the session stack's Triton: a whole `framegate up` would reload every
+model before listening, longer than the page's five tries (at most 31 s) wait."""
 
 from __future__ import annotations
 
