@@ -9,6 +9,9 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import pytest
+
+pytestmark = pytest.mark.triton  # a real API process against the shared Triton
 
 JOBS = 20
 CONCURRENCY = 2

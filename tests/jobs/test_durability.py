@@ -7,10 +7,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import free_port
 from tests.jobs.client import database, jobs, status, submit, wait_completed
 from tests.streaming.conftest import ApiServer, wait_until
+
+pytestmark = pytest.mark.triton  # real API processes killed and restarted against the shared Triton
 
 FRAMES = 60
 

@@ -15,6 +15,8 @@ from api.synthetic.scene import encode_jpeg, make_frames
 from tests.jobs.client import results, submit, wait_completed
 from tests.streaming.conftest import ApiServer, wait_until
 
+pytestmark = pytest.mark.triton  # real API processes per role against the shared Triton
+
 
 def websocket_refused(server: ApiServer) -> bool:
     async def attempt() -> bool:

@@ -17,6 +17,10 @@ from tests.jobs.client import results, status, submit, upload, wait_completed
 from tests.jobs.conftest import FAST_JOBS
 from tests.streaming.conftest import ApiServer, assert_loop_never_blocked, start_api
 
+pytestmark = (
+    pytest.mark.triton
+)  # the job API served by a real API process against the shared Triton
+
 LIMIT_MB = 3
 ENDPOINTS = ["process", "submit"]
 

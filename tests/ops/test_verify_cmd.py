@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from api.ops.verify import HEALTH, JOBS, NOT_RUN, NOT_SERVED, WEBSOCKET
 from tests.conftest import free_port
 from tests.ops.conftest import framegate, set_streaming
@@ -22,6 +24,7 @@ def checks(report: dict) -> dict[str, dict]:
     return {check["name"]: check for check in report["checks"]}
 
 
+@pytest.mark.triton
 def test_verify_streaming_on_processes_a_frame(gateway: ApiServer) -> None:
     code, report = verify_json(gateway.http, "--expect-streaming", "on")
     assert code == 0, report
@@ -33,6 +36,7 @@ def test_verify_streaming_on_processes_a_frame(gateway: ApiServer) -> None:
     assert checks(report)[WEBSOCKET]["detail"].startswith("frame 0 processed in ")
 
 
+@pytest.mark.triton
 def test_verify_jobs_not_served_on_a_stream_gateway_is_skipped(gateway: ApiServer) -> None:
     code, report = verify_json(gateway.http)
     jobs = checks(report)[JOBS]
@@ -40,12 +44,14 @@ def test_verify_jobs_not_served_on_a_stream_gateway_is_skipped(gateway: ApiServe
     assert (jobs["ok"], jobs["skipped"], jobs["detail"]) == (True, True, NOT_SERVED)
 
 
+@pytest.mark.triton
 def test_verify_require_jobs_fails_on_a_stream_gateway(gateway: ApiServer) -> None:
     code, report = verify_json(gateway.http, "--require-jobs")
     assert code == 1
     assert [c["name"] for c in report["checks"] if not c["ok"]] == [JOBS]
 
 
+@pytest.mark.triton
 def test_verify_any_reports_the_state(gateway: ApiServer) -> None:
     code, report = verify_json(gateway.http, "--expect-streaming", "any")
     assert code == 0, report
@@ -53,6 +59,7 @@ def test_verify_any_reports_the_state(gateway: ApiServer) -> None:
     assert checks(report)[WEBSOCKET]["detail"] == "upgrade accepted with HTTP 101: streaming is on"
 
 
+@pytest.mark.triton
 def test_verify_flag_off_expect_off_passes(gateway: ApiServer) -> None:
     set_streaming(gateway, False)
     code, report = verify_json(gateway.http, "--expect-streaming", "off")
@@ -61,6 +68,7 @@ def test_verify_flag_off_expect_off_passes(gateway: ApiServer) -> None:
     assert checks(report)[WEBSOCKET]["detail"] == "upgrade refused with HTTP 404: streaming is off"
 
 
+@pytest.mark.triton
 def test_verify_flag_off_expect_on_fails_naming_the_check(gateway: ApiServer) -> None:
     set_streaming(gateway, False)
     code, report = verify_json(gateway.http, "--expect-streaming", "on")
@@ -73,12 +81,14 @@ def test_verify_flag_off_expect_on_fails_naming_the_check(gateway: ApiServer) ->
     )
 
 
+@pytest.mark.triton
 def test_verify_flag_on_expect_off_fails(gateway: ApiServer) -> None:
     code, report = verify_json(gateway.http, "--expect-streaming", "off")
     assert code == 1
     assert [c["name"] for c in report["checks"] if not c["ok"]] == [WEBSOCKET]
 
 
+@pytest.mark.triton
 def test_verify_router_not_mounted_expect_off_passes(api_factory_ops) -> None:
     server = api_factory_ops(STREAMING_ROUTER="false")
     code, report = verify_json(server.http, "--expect-streaming", "off")
@@ -86,6 +96,7 @@ def test_verify_router_not_mounted_expect_off_passes(api_factory_ops) -> None:
     assert report["streaming"] == "off"
 
 
+@pytest.mark.triton
 def test_verify_require_jobs_passes_where_jobs_are_served(api_factory_ops) -> None:
     server = api_factory_ops(ROLE="all")
     code, report = verify_json(server.http, "--require-jobs")
@@ -93,6 +104,7 @@ def test_verify_require_jobs_passes_where_jobs_are_served(api_factory_ops) -> No
     assert checks(report)[JOBS]["detail"].startswith("0 jobs listed")
 
 
+@pytest.mark.triton
 def test_verify_table_output(gateway: ApiServer) -> None:
     result = framegate("verify", "--url", gateway.http, "--expect-streaming", "on")
     assert result.exit_code == 0, result.output

@@ -12,6 +12,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+pytestmark = pytest.mark.triton  # a real API process against the shared Triton
+
 
 async def _status_of_upgrade(server) -> int:
     try:

@@ -7,12 +7,15 @@ import json
 import time
 
 import httpx
+import pytest
 from websockets.asyncio.client import connect
 
 from api.inference.triton_client import TritonClient
 from api.synthetic.scene import encode_jpeg, make_frames
 from api.synthetic.scoring import iou
 from tests.streaming.conftest import ApiServer
+
+pytestmark = pytest.mark.triton  # a real API process against the shared Triton
 
 PIPELINE = "yolo_ocr"
 MODEL = "pipeline_yolo_ocr"

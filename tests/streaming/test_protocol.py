@@ -12,6 +12,8 @@ from websockets.exceptions import InvalidStatus
 
 from tests.streaming.conftest import ApiServer
 
+pytestmark = pytest.mark.triton  # a real API process against the shared Triton
+
 
 async def expect_error(ws: ClientConnection, code: str, close_code: int) -> dict:
     message = json.loads(await asyncio.wait_for(ws.recv(), 10))

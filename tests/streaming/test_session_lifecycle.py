@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from websockets.asyncio.client import connect
+
+pytestmark = pytest.mark.triton  # a real API process against the shared Triton
 
 CYCLES = 500
 WARMUP = 50

@@ -11,6 +11,8 @@ import pytest
 from api.inference.triton_client import TritonClient
 from api.synthetic.scene import encode_jpeg, make_frames
 
+pytestmark = pytest.mark.triton  # the real tritonserver
+
 
 def _jpeg_of_size(width: int, height: int) -> bytes:
     ok, buf = cv2.imencode(

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from api.inference.batcher import MicroBatcher
 from api.inference.triton_client import TritonClient
 from api.synthetic.scene import encode_jpeg, make_frames
 from api.synthetic.scoring import iou
+
+pytestmark = pytest.mark.triton  # the real tritonserver
 
 MODEL = "pipeline_yolo_ocr"
 

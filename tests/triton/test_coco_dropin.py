@@ -22,6 +22,8 @@ from api.vision.pipeline import FramePipeline, PipelineSettings
 from api.vision.yolo import DetectorInfo
 from tests.conftest import free_ports
 
+pytestmark = pytest.mark.triton  # a second real tritonserver on an exported COCO model
+
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "yolov8n_coco_untrained.onnx"
 REPO = Path(__file__).resolve().parents[2] / "triton_models"
 

@@ -12,6 +12,8 @@ from api.inference.triton_client import TritonClient
 from api.synthetic.scene import encode_jpeg, make_frames
 from api.synthetic.scoring import Score, iou
 
+pytestmark = pytest.mark.triton  # the real tritonserver
+
 # Seeds >= 1000 are never used for training (train 1, val 2).
 TEST_SEED = 5000
 FRAMES = 200

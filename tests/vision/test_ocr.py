@@ -92,6 +92,7 @@ def reads(engine: ocr.OcrEngine, images: list[np.ndarray]) -> list[list[dict]]:
     return [engine.read(img) for img in images]
 
 
+@pytest.mark.triton
 def test_read_matches_rapidocr(rapidocr, images: list[np.ndarray], reads: list[list[dict]]) -> None:
     expected = [rapidocr(img) for img in images]
     same, total = _agreement(expected, reads)
@@ -129,6 +130,7 @@ def test_plates_are_read_exactly(frames: list[Frame], reads: list[list[dict]]) -
     [(100, 30), (96, 28)],
     ids=["letterboxed", "min-side-resized"],
 )
+@pytest.mark.triton
 def test_strip_matches_rapidocr(rapidocr, engine: ocr.OcrEngine, size: tuple[int, int]) -> None:
     # Thin images take rapidocr's special paths: height <= 30 px gets black rows above and
     # below; a side < 30 px resizes the whole image first. Quads must map back identically.
