@@ -14,10 +14,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.datastructures import State
+
+from api.deps import ServicesDep
+from api.inference.watch import TritonWatch
+from api.lifespan import Services
 
 router = APIRouter(tags=["health"])
 
@@ -40,38 +43,34 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/ready")
-async def ready(request: Request, scope: Scope = Scope.SERVICE) -> JSONResponse:
+async def ready(services: ServicesDep, scope: Scope = Scope.SERVICE) -> JSONResponse:
     """200 when ready in `scope`, else 503; the body says why either way."""
-    state = request.app.state
-    checks = await _pod_checks(state)
-    body: dict[str, Any] = {"scope": str(scope), "draining": state.drain.draining}
+    draining = services.drain.draining
+    checks = await _pod_checks(services)
+    body: dict[str, Any] = {"scope": str(scope), "draining": draining}
     if scope is Scope.SERVICE:
-        checks = {**await state.triton_watch.check(), **checks}
+        checks = {**await services.triton_watch.check(), **checks}
     else:
-        body["triton"] = _last_seen(state)
-    ok = all(checks.values()) and not state.drain.draining
+        body["triton"] = _last_seen(services.triton_watch)
+    ok = all(checks.values()) and not draining
     body = {"ready": ok, **body, "checks": checks}
-    flags = getattr(state, "flags", None)
-    if flags is not None:
-        body["flags"] = flags.status()
-        body["sessions"] = len(state.sessions)
+    if services.streaming is not None:
+        body["flags"] = services.streaming.flags.status()
+        body["sessions"] = len(services.streaming.sessions)
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-async def _pod_checks(state: State) -> dict[str, bool]:
+async def _pod_checks(services: Services) -> dict[str, bool]:
     checks: dict[str, bool] = {}
-    jobs = getattr(state, "jobs", None)
-    if jobs is not None:
-        checks["duckdb"] = await jobs.store.ping()
-    flags = getattr(state, "flags", None)
-    if flags is not None:
-        checks["flags"] = flags.status()["state"] in FLAGS_LOADED
+    if services.jobs is not None:
+        checks["duckdb"] = await services.jobs.store.ping()
+    if services.streaming is not None:
+        checks["flags"] = services.streaming.flags.status()["state"] in FLAGS_LOADED
     return checks
 
 
-def _last_seen(state: State) -> dict[str, Any]:
+def _last_seen(watch: TritonWatch) -> dict[str, Any]:
     """Triton as the background watch last saw it (never asked from a probe)."""
-    watch = state.triton_watch
     checked = watch.checked_at
     return {
         "ready": watch.ready,

@@ -22,8 +22,9 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.core.config import Settings
+from api.deps import InferenceDep, JobsDep, SettingsDep
+from api.inference.errors import InferenceUnavailable, PipelineFailure
 from api.inference.pipelines import PIPELINES
-from api.inference.triton_client import InferenceUnavailable, PipelineFailure
 from api.jobs.frames import UnreadableVideo, probe, sampled_indices
 from api.jobs.processing import FrameResult, infer_chunk, open_frames
 from api.jobs.schemas import JobAccepted, JobList, JobResults, JobView, VideoResults
@@ -66,14 +67,6 @@ UPLOAD_ERRORS: dict[int | str, dict] = {
     404: {"description": "Unknown pipeline"},
     413: {"description": "Upload larger than VIDEO_MAX_UPLOAD_MB"},
 }
-
-
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def _jobs(request: Request) -> JobSystem:
-    return request.app.state.jobs
 
 
 def _max_bytes(settings: Settings) -> int:
@@ -122,14 +115,16 @@ async def _remove(path: Path) -> None:
 )
 async def process_video(
     request: Request,
+    settings: SettingsDep,
+    jobs: JobsDep,
+    inference: InferenceDep,
     pipeline_id: PipelineId = "yolo_ocr",
     frame_stride: FrameStride = 1,
     max_frames: MaxFrames = None,
 ) -> Response:
     """Run every sampled frame through the pipeline and answer with all results at once."""
-    settings = _settings(request)
     _check_pipeline(pipeline_id)
-    tmp_dir = _jobs(request).tmp_dir
+    tmp_dir = jobs.tmp_dir
     with _http_errors():
         path = await receive_video(request, tmp_dir, uuid.uuid4().hex, _max_bytes(settings))
         try:
@@ -139,7 +134,7 @@ async def process_video(
             async with open_frames(path, wanted) as reader:
                 while frames := await asyncio.to_thread(reader.read, settings.video_chunk_frames):
                     results += await infer_chunk(
-                        request.app.state.inference, pipeline_id, frames, failures_as_results=False
+                        inference, pipeline_id, frames, failures_as_results=False
                     )
         finally:
             await _remove(path)
@@ -155,13 +150,13 @@ async def process_video(
 )
 async def submit_video(
     request: Request,
+    settings: SettingsDep,
+    jobs: JobsDep,
     pipeline_id: PipelineId = "yolo_ocr",
     frame_stride: FrameStride = 1,
     max_frames: MaxFrames = None,
 ) -> JobAccepted:
     """Store the upload, validate it and queue a job; answers once the job is durable."""
-    settings = _settings(request)
-    jobs = _jobs(request)
     _check_pipeline(pipeline_id)
     job_id = uuid.uuid4().hex
     with _http_errors():
@@ -180,8 +175,8 @@ async def submit_video(
     return JobAccepted(job_id=job_id)
 
 
-async def _job(request: Request, job_id: str) -> JobView:
-    record = await _jobs(request).store.get(job_id)
+async def _job(jobs: JobSystem, job_id: str) -> JobView:
+    record = await jobs.store.get(job_id)
     if record is None:
         raise HTTPException(404, f"unknown job {job_id!r}")
     return JobView.of(record)
@@ -190,8 +185,8 @@ async def _job(request: Request, job_id: str) -> JobView:
 @router.get(
     "/status/{job_id}", response_model=JobView, responses={404: {"description": "Unknown job"}}
 )
-async def job_status(request: Request, job_id: str) -> JobView:
-    return await _job(request, job_id)
+async def job_status(jobs: JobsDep, job_id: str) -> JobView:
+    return await _job(jobs, job_id)
 
 
 @router.get(
@@ -199,25 +194,25 @@ async def job_status(request: Request, job_id: str) -> JobView:
     response_model=JobResults,
     responses={404: {"description": "Unknown job"}, 409: {"description": "Job not completed"}},
 )
-async def job_results(request: Request, job_id: str) -> Response:
-    job = await _job(request, job_id)
+async def job_results(jobs: JobsDep, job_id: str) -> Response:
+    job = await _job(jobs, job_id)
     if job.status is JobStatus.FAILED:
         raise HTTPException(409, f"job {job_id!r} failed: {job.error}")
     if job.status is not JobStatus.COMPLETED:
         done, total = job.progress.frames_done, job.progress.frames_total
         raise HTTPException(409, f"job {job_id!r} is {job.status} ({done}/{total} frames)")
-    results = await _jobs(request).store.results_json(job_id)
+    results = await jobs.store.results_json(job_id)
     head = f'{{"job_id":{json.dumps(job_id)},"pipeline_id":{json.dumps(job.pipeline_id)}'
     return Response(f'{head},"results":{results}}}', media_type="application/json")
 
 
 @router.get("/jobs", response_model=JobList)
 async def list_jobs(
-    request: Request,
+    jobs: JobsDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
     status: JobStatus | None = None,
 ) -> JobList:
     """Newest first."""
-    records, total = await _jobs(request).store.list_jobs(limit, offset, status)
+    records, total = await jobs.store.list_jobs(limit, offset, status)
     return JobList(jobs=[JobView.of(r) for r in records], total=total, limit=limit, offset=offset)

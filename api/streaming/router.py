@@ -20,11 +20,14 @@ from starlette.websockets import WebSocketState
 from api.core import metrics
 from api.core.config import Settings
 from api.core.shutdown import Drain
+from api.deps import DrainDep, InferenceDep, SettingsDep, StreamingDep
 from api.flags.context import FlagContext
 from api.inference.pipelines import PIPELINES
+from api.inference.service import Inference
 from api.streaming import protocol
 from api.streaming.protocol import ErrorCode, StreamError, validate_frame
-from api.streaming.registry import SHUTTING_DOWN, SessionRegistry
+from api.streaming.registry import SHUTTING_DOWN
+from api.streaming.service import StreamingService
 from api.streaming.session import SessionLimits, StreamSession, Termination
 
 log = logging.getLogger("framegate.stream")
@@ -97,26 +100,16 @@ def _check_handshake(websocket: WebSocket, settings: Settings) -> str:
 
 
 @router.websocket(STREAM_PATH)
-async def video_stream(websocket: WebSocket) -> None:
-    state = websocket.app.state
-    settings: Settings = state.settings
-    if await _refused_origin(websocket, settings):
-        return
-    if await _refused_draining(websocket, state.drain):
-        return  # before the flag: no provider call while shutting down
-    registry: SessionRegistry = state.sessions
+async def video_stream(
+    websocket: WebSocket,
+    settings: SettingsDep,
+    streaming: StreamingDep,
+    drain: DrainDep,
+    inference: InferenceDep,
+) -> None:
     session_id = uuid.uuid4().hex
-    context = FlagContext(
-        targeting_key=websocket.headers.get("x-client-id")
-        or websocket.query_params.get("client_id")
-        or session_id,
-        pipeline_id=websocket.query_params.get("pipeline_id", ""),
-        tenant=websocket.headers.get("x-tenant-id"),
-    )
-    if not await state.flags.streaming_enabled(context):
-        # Flag off: the endpoint "does not exist" (rollback method: flip the flag).
-        metrics.STREAM_HANDSHAKES_REFUSED.inc()
-        await websocket.send_denial_response(PlainTextResponse("Not Found", status_code=404))
+    context = _flag_context(websocket, session_id)
+    if not await _upgrade_allowed(websocket, settings, streaming, drain, context):
         return
     await websocket.accept()
     try:
@@ -124,14 +117,67 @@ async def video_stream(websocket: WebSocket) -> None:
     except StreamError as error:
         await _close(websocket, Termination.from_error(error))
         return
+    session = _new_session(websocket, settings, inference, pipeline_id, context, session_id)
+    if await _refused_draining(websocket, drain):
+        return  # the drain began during this handshake
+    if not streaming.sessions.try_add(session):
+        error = StreamError(
+            ErrorCode.TOO_MANY_SESSIONS,
+            f"server is at its limit of {streaming.sessions.max_sessions} sessions; retry later",
+        )
+        await _close(websocket, Termination.from_error(error))
+        return
+    try:
+        await _serve(websocket, session, settings)
+    finally:
+        streaming.sessions.remove(session)
 
+
+def _flag_context(websocket: WebSocket, session_id: str) -> FlagContext:
+    """Who the flag is evaluated for: the client's id (header or query), else this session."""
+    return FlagContext(
+        targeting_key=websocket.headers.get("x-client-id")
+        or websocket.query_params.get("client_id")
+        or session_id,
+        pipeline_id=websocket.query_params.get("pipeline_id", ""),
+        tenant=websocket.headers.get("x-tenant-id"),
+    )
+
+
+async def _upgrade_allowed(
+    websocket: WebSocket,
+    settings: Settings,
+    streaming: StreamingService,
+    drain: Drain,
+    context: FlagContext,
+) -> bool:
+    """Origin (403), drain (1012) and the flag (404), in that order: a foreign origin learns
+    nothing about the flag, and a draining server asks no provider."""
+    if await _refused_origin(websocket, settings) or await _refused_draining(websocket, drain):
+        return False
+    if not await streaming.flags.streaming_enabled(context):
+        # Flag off: the endpoint "does not exist" (rollback method: flip the flag).
+        metrics.STREAM_HANDSHAKES_REFUSED.inc()
+        await websocket.send_denial_response(PlainTextResponse("Not Found", status_code=404))
+        return False
+    return True
+
+
+def _new_session(
+    websocket: WebSocket,
+    settings: Settings,
+    inference: Inference,
+    pipeline_id: str,
+    context: FlagContext,
+    session_id: str,
+) -> StreamSession:
     async def send(message: str) -> None:
         await websocket.send_text(message)
 
     async def infer(frame: bytes, received: float) -> dict:
-        return await state.inference.infer(pipeline_id, frame, received)
+        return await inference.infer(pipeline_id, frame, received)
 
-    session = StreamSession(
+    return StreamSession(
         pipeline_id=pipeline_id,
         infer=infer,
         send=send,
@@ -146,17 +192,12 @@ async def video_stream(websocket: WebSocket) -> None:
         targeting_key=context.targeting_key,
         tenant=context.tenant,
     )
-    if await _refused_draining(websocket, state.drain):
-        return  # the drain began during this handshake
-    if not registry.try_add(session):
-        error = StreamError(
-            ErrorCode.TOO_MANY_SESSIONS,
-            f"server is at its limit of {registry.max_sessions} sessions; retry later",
-        )
-        await _close(websocket, Termination.from_error(error))
-        return
-    fields = {"session_id": session_id, "pipeline_id": pipeline_id}
-    log.info("session connected", extra={**fields, "client": context.targeting_key})
+
+
+async def _serve(websocket: WebSocket, session: StreamSession, settings: Settings) -> None:
+    """The session's life after admission: the receive loop, the close, the log line."""
+    fields = {"session_id": session.session_id, "pipeline_id": session.pipeline_id}
+    log.info("session connected", extra={**fields, "client": session.targeting_key})
     outcome = "client_disconnected"
     try:
         termination = await _receive_loop(websocket, session, settings)
@@ -169,7 +210,6 @@ async def video_stream(websocket: WebSocket) -> None:
         async with session.send_lock:
             outcome = await _close(websocket, Termination.from_error(error))
     finally:
-        registry.remove(session)
         await session.aclose()
         metrics.STREAM_SESSIONS_TOTAL.labels(outcome).inc()
         log.info(

@@ -17,6 +17,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from api.core import metrics
 from api.inference.errors import (
@@ -35,6 +36,26 @@ log = logging.getLogger("framegate.stream")
 _RECEIVED = metrics.STREAM_FRAMES.labels("received")
 _DROPPED = metrics.STREAM_FRAMES.labels("dropped")
 _PROCESSED = metrics.STREAM_FRAMES.labels("processed")
+
+
+class SessionState(StrEnum):
+    OPEN = "open"  # admitting frames
+    FINISHING = "finishing"  # draining: answers the frames it admitted, admits no more
+    TERMINATED = "terminated"  # a reason to close is set; the router closes the socket with it
+    CLOSED = "closed"  # everything released
+
+
+_NEXT = {
+    SessionState.OPEN: frozenset({SessionState.FINISHING, SessionState.TERMINATED}),
+    SessionState.FINISHING: frozenset({SessionState.TERMINATED}),
+    SessionState.TERMINATED: frozenset({SessionState.CLOSED}),
+    SessionState.CLOSED: frozenset(),
+}
+
+
+class SessionStateError(RuntimeError):
+    """A session asked to do what its state does not allow (a bug in the caller)."""
+
 
 Infer = Callable[[bytes, float], Awaitable[dict]]  # (JPEG, arrival time.monotonic()) -> result
 Send = Callable[[str], Awaitable[None]]
@@ -103,7 +124,7 @@ class StreamSession:
         self._unavailable_since: float | None = None
         self._consecutive_failures = 0
         self._mailbox: _Frame | None = None
-        self._finishing = False  # draining: frames arriving now are answered dropped at once
+        self.lifecycle = SessionState.OPEN
         self._inflight: deque[_Frame] = deque()  # started, in frame order; replies go out in order
         self._tasks: set[asyncio.Task[None]] = set()
         # Every write to the socket, including the router's final error and close, holds this:
@@ -120,14 +141,23 @@ class StreamSession:
     def inflight(self) -> int:
         return len(self._inflight)
 
+    def _move(self, to: SessionState) -> None:
+        if to not in _NEXT[self.lifecycle]:
+            raise SessionStateError(
+                f"session {self.session_id}: cannot go from {self.lifecycle} to {to}"
+            )
+        self.lifecycle = to
+
     async def offer(self, data: bytes) -> int:
         """Admit one valid frame; returns its frame_index."""
+        if self.lifecycle is SessionState.CLOSED:
+            raise SessionStateError(f"session {self.session_id}: offer() after it was closed")
         frame = _Frame(self.received, data, time.monotonic())
         self.received += 1
         _RECEIVED.inc()
         self.pressure.window.record_arrival()
-        if self._finishing:
-            await self._drop(frame, pressure=False)  # the server is going: no new inference
+        if self.lifecycle is not SessionState.OPEN:
+            await self._drop(frame, pressure=False)  # draining or ending: no new inference
         elif len(self._inflight) < self.limits.max_inflight:
             self._start(frame)
         else:
@@ -257,7 +287,8 @@ class StreamSession:
         waiting one dropped, and give the frames already at inference `timeout_s` to get their
         result. Any still unanswered then are answered dropped: every frame gets its reply
         before the router closes the session (1012)."""
-        self._finishing = True
+        if self.lifecycle is SessionState.OPEN:
+            self._move(SessionState.FINISHING)
         if self._mailbox is not None:
             waiting, self._mailbox = self._mailbox, None
             await self._drop(waiting, pressure=False)
@@ -275,7 +306,9 @@ class StreamSession:
         self.terminate(Termination.from_error(error))
 
     def terminate(self, termination: Termination) -> None:
-        """First reason wins; the router closes the socket with it."""
+        """First reason wins (later ones are ignored); the router closes the socket with it."""
+        if self.lifecycle in (SessionState.OPEN, SessionState.FINISHING):
+            self._move(SessionState.TERMINATED)
         if not self.terminated.done():
             self.terminated.set_result(termination)
 
@@ -288,3 +321,5 @@ class StreamSession:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._inflight.clear()
         self.terminate(Termination(protocol.WS_1000_NORMAL_CLOSURE, "session closed"))
+        if self.lifecycle is SessionState.TERMINATED:
+            self._move(SessionState.CLOSED)
