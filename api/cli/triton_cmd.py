@@ -8,9 +8,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from api.triton_server.embedded import DEFAULT_MODEL_REPOSITORY, EmbeddedTriton, TritonPorts
+from api.core.logging import configure_logging
+from api.triton_server.embedded import (
+    DEFAULT_MODEL_REPOSITORY,
+    EmbeddedTriton,
+    TritonPorts,
+    TritonStartError,
+)
+from api.triton_server.supervisor import TritonSupervisor
 
 console = Console(stderr=True)
+STOP_POLL_S = 0.5
 
 
 def triton(
@@ -23,29 +31,32 @@ def triton(
     model_repository: Annotated[Path, typer.Option()] = DEFAULT_MODEL_REPOSITORY,
     model_config_name: Annotated[str, typer.Option(help="'cpu' here; '' for config.pbtxt")] = "cpu",
 ) -> None:
-    """Run only the embedded Triton (real tritonserver, CPU configs) until Ctrl-C or SIGTERM."""
+    """Run only the embedded Triton (real tritonserver, CPU configs) until Ctrl-C or SIGTERM.
+    It dies with this process (even on kill -9) and is restarted whenever it exits."""
+    configure_logging()  # the supervisor's restart lines
     server = EmbeddedTriton(
         workdir=data_dir / "triton",
         ports=TritonPorts(grpc=grpc_port, http=http_port, metrics=metrics_port),
         model_repository=model_repository,
         model_config_name=model_config_name,
     )
+    supervisor = TritonSupervisor(server)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         with console.status("starting Triton (loading models)…"):
-            server.start()
+            supervisor.start()  # from the main thread: it lives as long as Triton should
         console.print(
             f"[green]Triton ready[/] gRPC {server.grpc_url}  HTTP {server.http_url}  "
             f"metrics http://{server.host}:{metrics_port}/metrics  log {server.log_path}"
         )
-        while not stop.wait(0.5) and server.running:
+        while not stop.wait(STOP_POLL_S):
             pass
-        if not server.running:
-            console.print(f"[red]Triton exited unexpectedly[/]\n{server.log_tail()}")
-            raise typer.Exit(1)
     except KeyboardInterrupt:
         pass
+    except TritonStartError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
     finally:
-        server.stop()
+        supervisor.stop()
         console.print("Triton stopped")

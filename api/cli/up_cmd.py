@@ -8,11 +8,13 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from api.core import processes
 from api.core.config import load_settings
 from api.core.server import server_config
 from api.flags.flagfile import write_default
 from api.main import create_app
-from api.triton_server.embedded import EmbeddedTriton, TritonPorts
+from api.triton_server.embedded import EmbeddedTriton, TritonPorts, TritonStartError
+from api.triton_server.supervisor import TritonSupervisor
 
 console = Console(stderr=True)
 
@@ -29,7 +31,9 @@ def up(
     triton_http_port: Annotated[int, typer.Option()] = 8002,
     triton_metrics_port: Annotated[int, typer.Option()] = 8003,
 ) -> None:
-    """Run the whole local stack: embedded Triton (CPU) + the API, until Ctrl-C."""
+    """Run the whole local stack: embedded Triton (CPU) + the API, until Ctrl-C. Triton dies
+    with this process (even on kill -9) and is restarted whenever it exits; the API keeps
+    serving meanwhile."""
     # uvicorn handles SIGTERM while it runs and then re-raises it with the previous handler; make
     # that handler an interrupt so `finally` stops Triton instead of the process dying around it.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -40,6 +44,7 @@ def up(
             grpc=triton_grpc_port, http=triton_http_port, metrics=triton_metrics_port
         ),
     )
+    supervisor = TritonSupervisor(triton)
     settings = load_settings(triton_url=triton.grpc_url, data_dir=data_dir)
     if settings.flagd_offline_flag_source_path is None:
         # No flag source configured: a local flagd file under the data dir, streaming on.
@@ -47,8 +52,9 @@ def up(
         write_default(flag_file)
         settings = settings.model_copy(update={"flagd_offline_flag_source_path": flag_file})
     try:
+        processes.require_free(host, port, "API")  # before a long model load, not after it
         with console.status("starting Triton (loading models)…"):
-            triton.start()
+            supervisor.start()  # from the main thread: it lives as long as Triton should
         console.print(f"[green]Triton ready[/] gRPC {triton.grpc_url} (log {triton.log_path})")
         config = server_config(
             create_app(settings), host=host, port=port, max_frame_bytes=settings.max_frame_bytes
@@ -64,6 +70,9 @@ def up(
         server.run()
     except KeyboardInterrupt:
         pass
+    except (TritonStartError, processes.PortInUse) as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
     finally:
-        triton.stop()
+        supervisor.stop()
         console.print("stopped")

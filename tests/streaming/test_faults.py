@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 from collections.abc import Iterator
 
 import pytest
 from websockets.asyncio.client import connect
 
+from api.core import processes
 from api.inference.triton_client import TritonClient
 from api.triton_backend.pipeline_model import FAULT_INJECTION_ENV, POISON
 from api.triton_server.embedded import EmbeddedTriton
@@ -127,7 +126,7 @@ async def test_losing_one_of_two_replicas_closes_no_session(
             await _inference_count(faulty_triton) - before[faulty_triton.grpc_url]
         )
         assert all(n > 0 for n in used.values()), used  # both replicas served before the kill
-        os.killpg(faulty_triton.pid, signal.SIGKILL)
+        processes.kill(faulty_triton.process)  # tritonserver and its stubs, at once
         killed.set()
         await until(lambda: min(after_kill) >= 3, "results after the kill in every session")
     finally:

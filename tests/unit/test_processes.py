@@ -18,6 +18,8 @@ from api.core import processes
 from tests.conftest import free_port
 from tests.streaming.conftest import wait_until
 
+pytestmark = pytest.mark.triton  # real processes: the slow layer
+
 DEADLINE_S = 30.0
 SHORT_S = 0.5  # how long a process that ignores the signal is given: it never exits by itself
 
