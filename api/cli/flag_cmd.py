@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn, Protocol
+from typing import Annotated, NoReturn
 
 import typer
 from kubernetes.client.exceptions import ApiException
@@ -19,24 +19,15 @@ from rich.markup import escape
 from urllib3.exceptions import HTTPError
 
 from api.core.config import Settings, explain
-from api.flags.cluster import (
-    ConfigMapRef,
-    FeatureFlagRef,
-    get_configmap_streaming,
-    get_featureflag_streaming,
-    set_configmap_streaming,
-    set_featureflag_streaming,
-)
+from api.flags.cluster import ConfigMapRef, FeatureFlagRef
 from api.flags.flagfile import (
     FlagFileError,
     StreamingFlag,
-    describe,
     flag_file_path,
-    read_document,
-    set_streaming,
 )
 from api.flags.keys import STREAMING_FLAG
 from api.flags.kube_client import make_api_client
+from api.flags.targets import ClusterFlag, FileFlag, FlagTarget
 
 EXIT_FAILURE = 1
 
@@ -56,27 +47,11 @@ class Switch(StrEnum):
     OFF = "off"
 
 
-class _Target(Protocol):
-    def get(self) -> StreamingFlag: ...
-    def set(self, on: bool) -> StreamingFlag: ...
-
-
-@dataclass(frozen=True, slots=True)
-class _FileTarget:
-    path: Path
-
-    def __str__(self) -> str:
-        return f"file {self.path}"
-
-    def get(self) -> StreamingFlag:
-        return describe(read_document(self.path))
-
-    def set(self, on: bool) -> StreamingFlag:
-        return set_streaming(self.path, on)
-
-
 @dataclass(frozen=True, slots=True)
 class _ClusterTarget:
+    """A cluster flag with a client made per command (in-cluster account, kubeconfig or
+    --api-server)."""
+
     ref: ConfigMapRef | FeatureFlagRef
     api_server: str | None
 
@@ -85,15 +60,11 @@ class _ClusterTarget:
 
     def get(self) -> StreamingFlag:
         with make_api_client(self.api_server) as api:
-            if isinstance(self.ref, ConfigMapRef):
-                return get_configmap_streaming(api, self.ref)
-            return get_featureflag_streaming(api, self.ref)
+            return ClusterFlag(self.ref, api).get()
 
     def set(self, on: bool) -> StreamingFlag:
         with make_api_client(self.api_server) as api:
-            if isinstance(self.ref, ConfigMapRef):
-                return set_configmap_streaming(api, self.ref, on)
-            return set_featureflag_streaming(api, self.ref, on)
+            return ClusterFlag(self.ref, api).set(on)
 
 
 FlagArg = Annotated[str, typer.Argument(help=f"Flag key: {STREAMING_FLAG}.")]
@@ -181,7 +152,7 @@ def _target(
     configmap: str | None,
     featureflag: str | None,
     api_server: str | None,
-) -> _Target:
+) -> FlagTarget:
     if flag != STREAMING_FLAG:
         raise typer.BadParameter(
             f"unknown flag {flag!r}; known: {STREAMING_FLAG}", param_hint="FLAG"
@@ -194,7 +165,7 @@ def _target(
     if not cluster:
         if namespace is not None or api_server is not None:
             raise typer.BadParameter("--namespace/--api-server need --configmap or --featureflag")
-        return _FileTarget(file or flag_file_path(_settings()))
+        return FileFlag(file or flag_file_path(_settings()))
     ns = namespace or _settings().flag_namespace
     ref = ConfigMapRef(ns, configmap) if configmap else FeatureFlagRef(ns, featureflag or "")
     return _ClusterTarget(ref, api_server)
@@ -208,7 +179,7 @@ def _settings() -> Settings:
 
 
 @contextmanager
-def _failures(target: _Target) -> Iterator[None]:
+def _failures(target: FlagTarget) -> Iterator[None]:
     try:
         yield
     except FlagFileError as exc:

@@ -8,24 +8,19 @@ import logging
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Protocol
 
-from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
+from kubernetes.client import CoreV1Api, CustomObjectsApi
 
+from api.flags import targets
 from api.flags.cluster import (
     FEATUREFLAG_GROUP,
     FEATUREFLAG_PLURAL,
     FEATUREFLAG_VERSION,
     REQUEST_TIMEOUT_S,
     ConfigMapRef,
-    FeatureFlagRef,
-    get_configmap_streaming,
-    get_featureflag_streaming,
-    set_configmap_streaming,
-    set_featureflag_streaming,
 )
-from api.flags.flagfile import StreamingFlag, describe, read_document, set_streaming
+from api.flags.flagfile import StreamingFlag
 
 log = logging.getLogger("framegate.guard")
 
@@ -43,40 +38,13 @@ class FlagTarget(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class FileFlag:
-    path: Path
-
-    def __str__(self) -> str:
-        return f"file {self.path}"
-
-    def get(self) -> StreamingFlag:
-        return describe(read_document(self.path))
-
-    def set(self, on: bool) -> StreamingFlag:
-        return set_streaming(self.path, on)
-
+class FileFlag(targets.FileFlag):
     def record_event(self, reason: str, message: str, event_type: str) -> None:
         pass  # no cluster object: the JSON log line is the record
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterFlag:
-    ref: ConfigMapRef | FeatureFlagRef
-    api: ApiClient
-
-    def __str__(self) -> str:
-        return str(self.ref)
-
-    def get(self) -> StreamingFlag:
-        if isinstance(self.ref, ConfigMapRef):
-            return get_configmap_streaming(self.api, self.ref)
-        return get_featureflag_streaming(self.api, self.ref)
-
-    def set(self, on: bool) -> StreamingFlag:
-        if isinstance(self.ref, ConfigMapRef):
-            return set_configmap_streaming(self.api, self.ref, on)
-        return set_featureflag_streaming(self.api, self.ref, on)
-
+class ClusterFlag(targets.ClusterFlag):
     def record_event(self, reason: str, message: str, event_type: str) -> None:
         """A core/v1 Event whose involvedObject is the flag object."""
         namespace = self.ref.namespace
