@@ -220,6 +220,28 @@ def test_kill_9_of_up_leaves_no_triton_and_the_next_up_resumes_its_job(
     assert rows == [("completed", FRAMES, FRAMES, FRAMES)] * 2  # every frame stored once
 
 
+def test_kill_9_of_framegate_triton_leaves_no_triton(tmp_path: Path) -> None:
+    data_dir, ports = (tmp_path / "data").resolve(), free_ports()
+    command = [
+        sys.executable, "-m", "api.cli.main", "triton", "--data-dir", str(data_dir),
+        "--triton-grpc-port", str(ports.grpc), "--triton-http-port", str(ports.http),
+        "--triton-metrics-port", str(ports.metrics),
+    ]  # fmt: skip
+    owner = processes.spawn(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, die_with_parent=True
+    )
+    try:
+        ready = f"http://127.0.0.1:{ports.http}/v2/health/ready"
+        wait_until(lambda: answers(ready), READY_S, "Triton ready", every_s=POLL_S)
+        assert len(on_data_dir(data_dir)) > 2  # `framegate triton`, tritonserver, its stubs
+        owner.kill()
+        owner.wait(timeout=GONE_S)
+        wait_until(lambda: not on_data_dir(data_dir), GONE_S, "no Triton process left")
+    finally:
+        for process in [owner, *on_data_dir(data_dir)]:
+            processes.kill(process)
+
+
 def test_tritonserver_killed_under_up_is_restarted_and_streaming_resumes(
     stacks: list[Up], tmp_path: Path, jpeg: bytes
 ) -> None:
