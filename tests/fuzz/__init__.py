@@ -4,6 +4,7 @@ settings shared by the property tests (tests/unit/test_*_properties.py, tests/fu
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from hypothesis import settings
 
@@ -13,7 +14,11 @@ from hypothesis import settings
 DERANDOMIZE = bool(os.environ.get("CI"))
 
 
-def fuzz_settings(max_examples: int) -> settings:
+def fuzz_settings(max_examples: int, **overrides: Any) -> settings:
     return settings(
-        max_examples=max_examples, deadline=None, database=None, derandomize=DERANDOMIZE
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        derandomize=DERANDOMIZE,
+        **overrides,
     )
