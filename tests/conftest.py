@@ -6,14 +6,23 @@ starts background jobs with SIGINT ignored, and children inherit that)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from api.triton_server.embedded import EmbeddedTriton, TritonPorts
+
+# Every property test: no per-example deadline (a busy 2-core CI machine is no reason for a
+# property to fail) and no example database in the checkout; CI replays the same examples.
+hypothesis_settings.register_profile(
+    "framegate", deadline=None, database=None, derandomize=bool(os.environ.get("CI"))
+)
+hypothesis_settings.load_profile("framegate")
 
 
 def free_port() -> int:
