@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
 from api.core import processes
 from api.ops.drill import (
@@ -26,6 +27,8 @@ from api.ops.drill import (
 )
 from tests.ops.conftest import framegate, processes_mentioning, upgrade
 from tests.streaming.conftest import ApiServer, wait_until
+
+pytestmark = pytest.mark.triton  # framegate drill starts the whole local stack
 
 LOCAL_STEPS = [
     START_STACK,

@@ -16,6 +16,8 @@ from websockets.sync.client import connect
 from api.core import processes
 from tests.conftest import free_port, free_ports
 
+pytestmark = pytest.mark.triton  # framegate up / triton start the real tritonserver
+
 
 def _processes_mentioning(text: str) -> list[int]:
     found = []
