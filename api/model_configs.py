@@ -8,19 +8,43 @@ were handed instead (api/triton_backend/loaded_config.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from api.pipelines_spec import MODELS, PIPELINES, ModelSpec, Pipeline, TensorSpec
 
-ModelConfig = model_config_pb2.ModelConfig
+
+# tritonclient's generated model_config_pb2 has no type stubs: these Protocols are the parts of
+# its ModelConfig message that api/ reads.
+class TensorConfig(Protocol):
+    name: str
+    data_type: int
+    dims: Sequence[int]
+
+
+class ParameterConfig(Protocol):
+    string_value: str
+
+
+class InstanceGroupConfig(Protocol):
+    count: int
+
+
+class ModelConfig(Protocol):
+    name: str
+    max_batch_size: int
+    input: Sequence[TensorConfig]
+    output: Sequence[TensorConfig]
+    parameters: Mapping[str, ParameterConfig]
+    instance_group: Sequence[InstanceGroupConfig]
 
 
 def load_config(path: Path) -> ModelConfig:
-    return text_format.Parse(path.read_text(), ModelConfig())
+    return text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
 
 
 def selected_config_path(model_dir: Path, config_name: str = "") -> Path:
@@ -36,7 +60,7 @@ def config_files(model_dir: Path) -> list[Path]:
 
 
 def declared_interface(config: ModelConfig) -> ModelSpec:
-    def tensors(items) -> tuple[TensorSpec, ...]:
+    def tensors(items: Iterable[TensorConfig]) -> tuple[TensorSpec, ...]:
         return tuple(
             TensorSpec(t.name, model_config_pb2.DataType.Name(t.data_type), tuple(t.dims))
             for t in items

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
@@ -150,7 +150,12 @@ def _progress(step: Step) -> None:
 def print_report(report: DrillReport) -> None:
     target = "local stack" if report.local_stack else "server"
     steps = Table(title=f"framegate drill: {target} {report.url}", title_justify="left")
-    for column, justify in (("#", "right"), ("step", "left"), ("result", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("#", "right"),
+        ("step", "left"),
+        ("result", "left"),
+    )
+    for column, justify in columns:
         steps.add_column(column, justify=justify)
     steps.add_column("s", justify="right")
     steps.add_column("detail", overflow="fold")

@@ -225,7 +225,7 @@ def triton(
 
     from api.inference.triton_client import InferenceUnavailable, PipelineFailure
     from api.loadtest.cpu import CpuMonitor
-    from api.loadtest.measure import local_grpc_port, machine_facts
+    from api.loadtest.measure import Measurement, local_grpc_port, machine_facts
     from api.loadtest.triton_direct import measure_triton
 
     levels = parse_concurrency(concurrency)
@@ -236,10 +236,11 @@ def triton(
         raise typer.Exit(EXIT_UNREACHABLE)
     monitor = CpuMonitor(local_grpc_port(url))
     title = f"{model} @ {url}: batch {batch}, {duration:g} s measured per level"
-    rows = []
+    rows: list[Measurement] = []
     for level in levels:
         err.print(f"concurrency {level}: warming up, then measuring {duration:g} s …")
         measuring = measure_triton(url, model, jpegs, batch, level, duration, monitor=monitor)
+        failure: str | None
         try:
             m = asyncio.run(asyncio.wait_for(measuring, duration + level_timeout))
         except (InferenceUnavailable, PipelineFailure, InferenceServerException) as exc:

@@ -38,7 +38,9 @@ def _blocking_targets() -> tuple[dict[int, str], dict[type, str]]:
         (time, ("sleep",)),
         (_optional("cv2"), ("imdecode", "imencode", "imread", "resize", "cvtColor")),
     ):
-        for name in names if module is not None else ():
+        if module is None:
+            continue
+        for name in names:
             functions[id(getattr(module, name))] = f"{module.__name__}.{name}"
     return functions, owners
 

@@ -131,7 +131,7 @@ def _read_configmap(api: ApiClient, ref: ConfigMapRef) -> Any:
 
 
 def _read_featureflag(api: ApiClient, ref: FeatureFlagRef) -> dict[str, Any]:
-    return CustomObjectsApi(api).get_namespaced_custom_object(
+    resource = CustomObjectsApi(api).get_namespaced_custom_object(
         FEATUREFLAG_GROUP,
         FEATUREFLAG_VERSION,
         ref.namespace,
@@ -139,6 +139,9 @@ def _read_featureflag(api: ApiClient, ref: FeatureFlagRef) -> dict[str, Any]:
         ref.name,
         _request_timeout=REQUEST_TIMEOUT_S,
     )
+    if not isinstance(resource, dict):  # the client declares `object`: it is the JSON body
+        raise FlagFileError(f"{ref}: the API returned {type(resource).__name__}, not an object")
+    return resource
 
 
 def _featureflag_flags(resource: dict[str, Any], ref: FeatureFlagRef) -> dict[str, Any]:

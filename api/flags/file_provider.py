@@ -41,7 +41,8 @@ YAML_SUFFIXES = frozenset({".yaml", ".yml"})
 
 
 class _FlagStore(Protocol):
-    def update(self, flags_data: dict[str, Any]) -> None: ...
+    # flagd's store returns the keys that changed; the watcher has no use for them.
+    def update(self, flags_data: dict[str, Any]) -> object: ...
 
 
 class FlagSourceError(Exception):
@@ -158,7 +159,9 @@ class FlagdFileProvider(FlagdProvider):
 
     @property
     def watcher(self) -> ContentFileWatcher:
-        connector = self.resolver.connector  # type: ignore[union-attr]
+        resolver = self.resolver
+        assert isinstance(resolver, InProcessResolver)  # setup_resolver() made it so
+        connector = resolver.connector
         assert isinstance(connector, ContentFileWatcher)
         return connector
 

@@ -214,6 +214,7 @@ class ConfigMapFlagProvider(AbstractProvider):
             field_selector=self._selector,
             _request_timeout=(CONNECT_TIMEOUT_S, LIST_READ_TIMEOUT_S),
         )
+        assert result.metadata is not None  # always sent; the client types every field optional
         self._resource_version = result.metadata.resource_version
         if not result.items:
             self._mark_error(f"{self.source}: ConfigMap not found")

@@ -264,7 +264,8 @@ class FlagService:
 
     def _current_problem(self, state: FlagState) -> str:
         """The provider's own diagnosis when it has one (events carrying it arrive later)."""
-        provider = self._spec.provider if self._spec else None
+        # object: mypy cannot narrow one Protocol (FeatureProvider) to another (Diagnosed).
+        provider: object = self._spec.provider if self._spec else None
         own = provider.problem() if isinstance(provider, Diagnosed) else None
         return own or self._problem or f"provider {state.value}"
 

@@ -20,7 +20,7 @@ from api.flags.cluster import (
     REQUEST_TIMEOUT_S,
     ConfigMapRef,
 )
-from api.flags.flagfile import StreamingFlag
+from api.flags.flagfile import FlagFileError, StreamingFlag
 
 log = logging.getLogger("framegate.guard")
 
@@ -65,7 +65,9 @@ class ClusterFlag(targets.ClusterFlag):
             "count": 1,
         }
         CoreV1Api(self.api).create_namespaced_event(
-            namespace, body, _request_timeout=REQUEST_TIMEOUT_S
+            namespace,
+            body,  # type: ignore[arg-type]  # typed as CoreV1Event; the client sends dicts as JSON
+            _request_timeout=REQUEST_TIMEOUT_S,
         )
 
     def _involved_object(self) -> dict[str, Any]:
@@ -75,6 +77,8 @@ class ClusterFlag(targets.ClusterFlag):
                 ref.name, ref.namespace, _request_timeout=REQUEST_TIMEOUT_S
             )
             meta = configmap.metadata
+            if meta is None:  # always sent; the client types every field optional
+                raise FlagFileError(f"{ref}: the API returned no metadata")
             uid, version = meta.uid, meta.resource_version
             api_version, kind = "v1", "ConfigMap"
         else:
@@ -86,9 +90,15 @@ class ClusterFlag(targets.ClusterFlag):
                 ref.name,
                 _request_timeout=REQUEST_TIMEOUT_S,
             )
-            meta = resource.get("metadata", {})
-            uid, version = meta.get("uid"), meta.get("resourceVersion")
+            if not isinstance(resource, dict):  # the client declares `object`: the JSON body
+                raise FlagFileError(f"{ref}: the API returned {type(resource).__name__}")
+            metadata = resource.get("metadata", {})
+            uid, version = metadata.get("uid"), metadata.get("resourceVersion")
             api_version, kind = f"{FEATUREFLAG_GROUP}/{FEATUREFLAG_VERSION}", "FeatureFlag"
-        involved = {"apiVersion": api_version, "kind": kind, "name": ref.name}
+        involved: dict[str, str | None] = {
+            "apiVersion": api_version,
+            "kind": kind,
+            "name": ref.name,
+        }
         involved |= {"namespace": ref.namespace, "uid": uid, "resourceVersion": version}
         return {k: v for k, v in involved.items() if v is not None}

@@ -41,6 +41,11 @@ class _Item:
     deadline: float | None = None  # live frames only
 
 
+def _deadline(item: _Item) -> float:
+    assert item.deadline is not None  # only live frames are ordered by deadline
+    return item.deadline
+
+
 class MicroBatcher:
     def __init__(
         self,
@@ -86,8 +91,11 @@ class MicroBatcher:
         if self._closed:
             raise BatcherClosed("batcher is closed")
         future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
-        live = self.budget is not None and received is not None
-        deadline = self.budget.deadline(received) if live else None
+        deadline = (
+            self.budget.deadline(received)
+            if self.budget is not None and received is not None
+            else None
+        )
         self._pending.append(_Item(frame, future, time.monotonic(), deadline))
         self._arrived.set()
         return future
@@ -146,7 +154,7 @@ class MicroBatcher:
             return batch
         live = sorted(
             (item for item in self._pending if item.deadline is not None),
-            key=lambda item: item.deadline,
+            key=_deadline,
             reverse=True,
         )
         jobs = [item for item in self._pending if item.deadline is None]
@@ -189,11 +197,17 @@ class MicroBatcher:
         # A session that went away cancels its futures; its frames cost no inference. With
         # `expire`, a live frame that can only be answered late fails with FrameExpired, unsent.
         now = time.monotonic()
+        budget = self.budget  # live frames (with a deadline) only exist with a budget
         kept: list[_Item] = []
         for item in self._pending:
             if item.future.done():
                 continue
-            if expire and item.deadline is not None and now > self.budget.send_by(item.deadline):
+            if (
+                expire
+                and budget is not None
+                and item.deadline is not None
+                and now > budget.send_by(item.deadline)
+            ):
                 item.future.set_exception(FrameExpired("latency budget exceeded before sending"))
                 continue
             kept.append(item)

@@ -19,11 +19,10 @@ from pathlib import Path
 
 from api.core.config import Settings
 from api.inference.batcher import BatcherClosed
-from api.inference.service import InferenceService
 from api.inference.triton_client import InferenceUnavailable
 from api.jobs import metrics
 from api.jobs.frames import SampledFrame, UnreadableVideo
-from api.jobs.processing import FrameResult, infer_chunk, open_frames
+from api.jobs.processing import FrameResult, Inference, infer_chunk, open_frames
 from api.jobs.store import DB_FILE_NAME, JobRecord, JobStore, Recovery
 
 log = logging.getLogger("framegate.jobs")
@@ -43,7 +42,7 @@ def job_indices(job: JobRecord) -> range:
 
 class JobRunner:
     def __init__(
-        self, store: JobStore, inference: InferenceService, settings: Settings, uploads: Path
+        self, store: JobStore, inference: Inference, settings: Settings, uploads: Path
     ) -> None:
         self._store = store
         self._inference = inference
@@ -171,7 +170,7 @@ class JobSystem:
         self.tmp_dir = data_dir / TMP_DIR
 
     @classmethod
-    async def start(cls, settings: Settings, inference: InferenceService) -> JobSystem:
+    async def start(cls, settings: Settings, inference: Inference) -> JobSystem:
         store = JobStore(settings.data_dir / DB_FILE_NAME)
         applied = await store.open()
         try:

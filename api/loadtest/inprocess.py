@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from api.loadtest.measure import (
     cycle_batch,
     latency_summary,
 )
-from api.model_configs import checked_config
+from api.model_configs import ModelConfig, checked_config
 from api.pipelines_spec import PIPELINES, STAGE_MODELS
 from api.triton_backend.onnx_model import session_options
 from api.triton_backend.pipeline_model import settings_from_parameters
@@ -48,13 +48,13 @@ MODEL_REPOSITORY = REPO_ROOT / "triton_models"
 ONNX_MODELS = tuple(STAGE_MODELS)
 
 
-def load_config(model_dir: Path, config_name: str = "cpu"):
+def load_config(model_dir: Path, config_name: str = "cpu") -> ModelConfig:
     """The model's Triton config (a ModelConfig protobuf), chosen as Triton chooses it and checked
     against its definition."""
     return checked_config(model_dir, config_name)
 
 
-def config_parameters(config) -> dict[str, str]:
+def config_parameters(config: ModelConfig) -> dict[str, str]:
     return {key: value.string_value for key, value in config.parameters.items()}
 
 
@@ -294,7 +294,7 @@ def run_inprocess(
     raw_yolo: bool = True,
     repository: Path = MODEL_REPOSITORY,
     config_name: str = "cpu",
-    progress=None,
+    progress: Callable[[Measurement], object] | None = None,
     monitor: CpuMonitor | None = None,
 ) -> InProcessReport:
     """Every pipeline kind at every batch size, then the raw `yolo` model, on the same JPEGs."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from api.inference.triton_client import TritonClient
 from api.loadtest.cpu import CpuMonitor
@@ -115,7 +116,8 @@ async def measure_triton(
         callers = asyncio.gather(*(caller() for _ in range(concurrency)))
         opened = asyncio.ensure_future(window_opened.wait())
         # A caller that fails during warm-up (Triton unreachable) must end the wait, not hang it.
-        await asyncio.wait({opened, callers}, return_when=asyncio.FIRST_COMPLETED)
+        either: set[asyncio.Future[Any]] = {opened, callers}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         opened.cancel()
         if callers.done():
             callers.result()  # re-raises the callers' failure
@@ -153,7 +155,7 @@ async def run_triton(
     concurrencies: Sequence[int] = (1, 2, 4),
     duration_s: float = 10.0,
     min_requests: int = 5,
-    progress=None,
+    progress: Callable[[Measurement], object] | None = None,
     monitor: CpuMonitor | None = None,
 ) -> list[Measurement]:
     out = []

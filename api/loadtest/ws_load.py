@@ -142,7 +142,7 @@ def load_jpegs(video: Path | None, frames: int, seed: int) -> list[bytes]:
     capture = cv2.VideoCapture(str(video))
     if not capture.isOpened():
         raise ValueError(f"cannot open video {video}")
-    jpegs = []
+    jpegs: list[bytes] = []
     try:
         while len(jpegs) < frames:
             ok, image = capture.read()

@@ -324,7 +324,7 @@ def drill_local(
     it on every exit path. A temp dir is removed when the drill passed and kept (with the
     logs) when it failed."""
     temporary = data_dir is None
-    directory = Path(tempfile.mkdtemp(prefix="framegate-drill-")) if temporary else data_dir
+    directory = Path(tempfile.mkdtemp(prefix="framegate-drill-")) if data_dir is None else data_dir
     stack = LocalStack(directory, stream_auth_token=options.token)
     report = DrillReport(
         url=stack.url, flag_file=str(stack.flag_file), local_stack=True, data_dir=str(directory)

@@ -122,7 +122,7 @@ def compose(
 
 def photometric(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     """Camera-like degradations: brightness/contrast, slight blur, sensor noise."""
-    out = image.astype(np.float32) * rng.uniform(0.75, 1.2) + rng.uniform(-25, 25)
+    out: np.ndarray = image.astype(np.float32) * rng.uniform(0.75, 1.2) + rng.uniform(-25, 25)
     if rng.random() < 0.4:
         out = cv2.GaussianBlur(out, (3, 3), rng.uniform(0.3, 1.0))
     out += rng.normal(0, rng.uniform(0, 6), out.shape)

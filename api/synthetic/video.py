@@ -65,7 +65,7 @@ def write_video(path: Path, frames: list[Frame], fps: float = 15.0) -> Path:
     """MP4 (mp4v) plus `<name>.json` ground truth: [{"frame_index", "signs": [{text, box}]}]."""
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = frames[0].image.shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
     if not writer.isOpened():
         raise RuntimeError(f"cannot open a video writer for {path}")
     try:

@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from api.triton_backend.loaded_config import checked_spec
 
+if TYPE_CHECKING:
+    import onnxruntime as ort  # for annotations; the functions import it when they run
 
-def session_options(params: dict[str, str]):
+
+def session_options(params: dict[str, str]) -> ort.SessionOptions:
     """ONNX Runtime session options from a model's config parameters.
 
     intra_op_threads  threads per run (0 = ONNX Runtime's default, all cores)

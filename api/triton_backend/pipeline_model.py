@@ -137,4 +137,4 @@ class PipelineModel:
         return self._pb.InferenceResponse(error=self._pb.TritonError(f"pipeline failed: {exc}"))
 
     def finalize(self) -> None:
-        self._pipeline = None
+        del self._pipeline  # drops the pipeline (and its buffers) when Triton unloads the model

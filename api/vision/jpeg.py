@@ -82,3 +82,9 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     if image is None:
         raise FrameError("corrupt_jpeg", "JPEG could not be decoded")
     return image
+
+
+def image_size(image: np.ndarray) -> tuple[int, int]:
+    """(height, width) of an image array, as the decoders' `src_shape` takes it."""
+    height, width = image.shape[:2]
+    return height, width

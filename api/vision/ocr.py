@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 import pyclipper
 
+from api.vision.jpeg import image_size
+
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 DET_MODEL_PATH = _REPO_ROOT / "triton_models" / "ocr_det" / "1" / "model.onnx"
 REC_MODEL_PATH = _REPO_ROOT / "triton_models" / "ocr_rec" / "1" / "model.onnx"
@@ -163,7 +165,7 @@ def _box_score_fast(prob: np.ndarray, box: np.ndarray) -> float:
     mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), dtype=np.uint8)
     box[:, 0] -= xmin
     box[:, 1] -= ymin
-    cv2.fillPoly(mask, box.reshape(1, -1, 2).astype(np.int32), 1)
+    cv2.fillPoly(mask, [box.reshape(-1, 2).astype(np.int32)], (1,))
     return cv2.mean(prob[ymin : ymax + 1, xmin : xmax + 1], mask)[0]
 
 
@@ -393,7 +395,7 @@ class OcrEngine:
             prepared = [det_preprocess(images[i]) for i in live]
             maps = self._det.run(None, {self._det_input: det_batch([t for t, _ in prepared])})[0]
             for i, prob, (_, ratio) in zip(live, maps, prepared, strict=True):
-                quads[i] = det_postprocess(prob, ratio, images[i].shape[:2])
+                quads[i] = det_postprocess(prob, ratio, image_size(images[i]))
         owners = [(i, q) for i, qs in enumerate(quads) for q in qs]
         reads: list[tuple[str, float]] = []
         if owners:

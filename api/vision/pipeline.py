@@ -14,7 +14,7 @@ import numpy as np
 
 from api.pipelines_spec import OCR_REC, PIPELINES, STAGE_MODELS, YOLO
 from api.vision import ocr
-from api.vision.jpeg import FrameError, decode_jpeg
+from api.vision.jpeg import FrameError, decode_jpeg, image_size
 from api.vision.yolo import DetectorInfo, crop_box, decode, letterbox
 
 # (model name, batched input) -> batched output; the runner owns transport and batching limits.
@@ -99,7 +99,7 @@ class FramePipeline:
             decode(
                 out,
                 lb,
-                img.shape[:2],
+                image_size(img),
                 info.names,
                 self.settings.conf_threshold,
                 self.settings.iou_threshold,
@@ -143,7 +143,7 @@ class FramePipeline:
         prepared = [ocr.det_preprocess(img) for img in images]
         maps = self._call("ocr_det", ocr.det_batch([t for t, _ in prepared]))
         quads = [
-            ocr.det_postprocess(prob, ratio, img.shape[:2])
+            ocr.det_postprocess(prob, ratio, image_size(img))
             for prob, (_, ratio), img in zip(maps, prepared, images, strict=True)
         ]
         owners = [(f, q) for f, qs in enumerate(quads) for q in qs]

@@ -8,12 +8,22 @@ import contextlib
 import json
 import time
 from collections.abc import Sequence
+from typing import TypedDict
 
 from api.loadtest.cpu import CpuWindow, WindowCpu
 from api.loadtest.measure import latency_summary
 from api.loadtest.ws_load import COMPRESSION, STREAM_PATH
 
-WS_OPTIONS = {"compression": COMPRESSION, "max_size": None, "ping_interval": None}
+
+class WsOptions(TypedDict):
+    """Keyword arguments of websockets' connect() that every bench connection passes."""
+
+    compression: str | None
+    max_size: int | None
+    ping_interval: float | None
+
+
+WS_OPTIONS: WsOptions = {"compression": COMPRESSION, "max_size": None, "ping_interval": None}
 POLL_S = 0.01
 
 
