@@ -1,18 +1,18 @@
 from __future__ import annotations
 
 import signal
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
 
 from api.core import processes
 from api.core.config import load_settings
-from api.core.server import server_config
+from api.core.server import GracefulServer, server_config
 from api.flags.flagfile import write_default
-from api.main import create_app
+from api.main import create_app, drain
 from api.triton_server.embedded import EmbeddedTriton, TritonPorts, TritonStartError
 from api.triton_server.supervisor import TritonSupervisor
 
@@ -56,10 +56,13 @@ def up(
         with console.status("starting Triton (loading models)…"):
             supervisor.start()  # from the main thread: it lives as long as Triton should
         console.print(f"[green]Triton ready[/] gRPC {triton.grpc_url} (log {triton.log_path})")
-        config = server_config(
-            create_app(settings), host=host, port=port, max_frame_bytes=settings.max_frame_bytes
+        app = create_app(settings)
+        config = server_config(app, host=host, port=port, max_frame_bytes=settings.max_frame_bytes)
+        # SIGTERM drains the API as `framegate serve` does (unready, frames answered, 1012,
+        # jobs requeued) while Triton still runs; Triton stops after it, in `finally`.
+        server = GracefulServer(
+            config, drain=partial(drain, app), timeout_s=settings.shutdown_timeout_s
         )
-        server = uvicorn.Server(config)
         base = f"http://{host}:{port}"
         console.print(
             f"[bold green]Framegate up[/]  API {base}  docs {base}/docs  ready {base}/ready  "

@@ -52,14 +52,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Count blocking calls made on the event loop thread (tests and diagnosis; see loop_audit).
     loop_audit: bool = False
+    # SIGTERM to exit: unready at once, frames at Triton answered, sessions closed (1012), running
+    # jobs requeued, all within this (the chart derives terminationGracePeriodSeconds from it).
+    shutdown_timeout_s: float = Field(10.0, gt=0)
 
     # Streaming
     streaming_router: bool = True  # False: the WebSocket router is not mounted at all
     streaming_enabled: bool = True  # fallback when the flag provider has no answer
     stream_max_sessions: int = Field(64, ge=1)
-    # SIGTERM to exit: unready at once, frames at Triton answered, sessions closed (1012), running
-    # jobs requeued, all within this (the chart derives terminationGracePeriodSeconds from it).
-    shutdown_timeout_s: float = Field(10.0, gt=0)
     stream_max_inflight: int = Field(1, ge=1)
     # Bounds keep the byte counts derived from these at least 1 and finite (1e-153 MB was 0
     # bytes, refusing everything; 1e308 MB overflowed).

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -58,7 +59,11 @@ class GracefulServer(uvicorn.Server):
     Kubernetes)."""
 
     def __init__(
-        self, config: uvicorn.Config, *, drain: Callable[[], Awaitable[None]], timeout_s: float
+        self,
+        config: uvicorn.Config,
+        *,
+        drain: Callable[[], Coroutine[Any, Any, None]],
+        timeout_s: float,
     ) -> None:
         super().__init__(config)
         self._drain = drain

@@ -17,13 +17,13 @@ WS_1011_INTERNAL_ERROR = 1011
 WS_1012_SERVICE_RESTART = 1012
 WS_1013_TRY_AGAIN_LATER = 1013
 
-JPEG_SOI = b"\xff\xd8"
 # Close reason of a graceful drain: live sessions, and upgrades that arrive while the server
 # drains, close with 1012 and no error message (a restart is not the client's fault); every
 # client retries 1012 with backoff. Not an HTTP 503 denial: a browser sees any refused upgrade as
 # 1006, which the web client cannot tell from a disabled endpoint.
 SHUTDOWN_REASON = "server shutting down"
 
+JPEG_SOI = b"\xff\xd8"
 JPEG_EOI = b"\xff\xd9"
 
 # RFC 6455 §5.5: a close frame carries at most 125 bytes, the 2-byte code included.

@@ -121,11 +121,11 @@ async def video_stream(
     if await _refused_draining(websocket, drain):
         return  # the drain began during this handshake
     if not streaming.sessions.try_add(session):
-        error = StreamError(
+        full = StreamError(
             ErrorCode.TOO_MANY_SESSIONS,
             f"server is at its limit of {streaming.sessions.max_sessions} sessions; retry later",
         )
-        await _close(websocket, Termination.from_error(error))
+        await _close(websocket, Termination.from_error(full))
         return
     try:
         await _serve(websocket, session, settings)

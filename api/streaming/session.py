@@ -261,13 +261,15 @@ class StreamSession:
         """Send finished replies in frame order, then refill freed slots from the mailbox."""
         while self._inflight and self._inflight[0].reply is not None:
             done = self._inflight.popleft()
+            reply = done.reply
+            assert reply is not None  # the loop condition: only answered frames leave
             if done.dropped:
                 self._count_drop(pressure=done.dropped == "expired")
             else:
                 self.processed += 1
                 _PROCESSED.inc()
                 self.pressure.window.record_completion()
-            await self._emit(done.reply)
+            await self._emit(reply)
         while self._mailbox is not None and len(self._inflight) < self.limits.max_inflight:
             waiting, self._mailbox = self._mailbox, None
             self._start(waiting)

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -298,10 +299,10 @@ class EmbeddedTriton:
         if lock is not None:
             lock.close()  # closing the only descriptor drops the flock
 
-    def _is_stub(self, argv: tuple[str, ...] | list[str]) -> bool:
+    def _is_stub(self, argv: Sequence[str]) -> bool:
         return argv[0] == str(self.backends / "python" / STUB_NAME)
 
-    def _ours(self, argv: tuple[str, ...] | list[str]) -> bool:
+    def _ours(self, argv: Sequence[str]) -> bool:
         """A tritonserver on this work dir's backends, or one of its stubs."""
         return self._is_stub(argv) or f"--backend-directory={self.backends}" in argv
 

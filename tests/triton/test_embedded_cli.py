@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,9 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from websockets.sync.client import connect
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
 from api.core import processes
+from api.synthetic.scene import encode_jpeg, make_frames
 from tests.conftest import free_port, free_ports
 
 pytestmark = pytest.mark.triton  # framegate up / triton start the real tritonserver
@@ -49,6 +52,15 @@ def _ready(url: str) -> bool:
         return False
 
 
+def _streaming_session(port: int) -> ClientConnection:
+    """A live session that has had one frame answered."""
+    jpeg = encode_jpeg(make_frames(8100, 1)[0].image)
+    ws = connect(f"ws://127.0.0.1:{port}/ws/video/stream?pipeline_id=yolo", open_timeout=30)
+    ws.send(jpeg)
+    assert "result" in json.loads(ws.recv(timeout=120))
+    return ws
+
+
 def _ws_extensions(port: int) -> str | None:
     """The extensions a stock client (offering permessage-deflate) is granted."""
     with connect(f"ws://127.0.0.1:{port}/ws/video/stream?pipeline_id=yolo") as ws:
@@ -81,10 +93,19 @@ def test_command_leaves_no_process_behind(
     try:
         _wait(lambda: _ready(f"http://127.0.0.1:{ports.http}/v2/health/ready"), 240, "Triton ready")
         assert _processes_mentioning(str(data_dir))  # server (and stubs) are running
+        session = None
         if command == "up":
             _wait(lambda: _ready(f"http://127.0.0.1:{api_port}/health"), 60, "API up")
             assert _ws_extensions(api_port) is None  # `up` never negotiates permessage-deflate
+            session = _streaming_session(api_port)
         proc.send_signal(sig)
+        if session is not None:
+            # `up` drains like `framegate serve`: the live session is told to go elsewhere (1012)
+            # rather than cut off when uvicorn stops.
+            with pytest.raises(ConnectionClosed) as closed:
+                session.recv(timeout=60)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+            session.close()
         assert proc.wait(timeout=60) == 0
         _wait(lambda: not _processes_mentioning(str(data_dir)), 10, "all Triton processes to exit")
         assert (data_dir / "triton" / "triton.log").stat().st_size > 0

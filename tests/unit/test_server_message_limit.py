@@ -83,8 +83,11 @@ def test_message_over_the_transport_limit_closes_1009(max_frame_bytes: int) -> N
     the connection reset may then lose the close frame)."""
     limit = max_message_bytes(max_frame_bytes)
     assert limit >= max(TRANSPORT_MIN_MESSAGE_BYTES, 2 * max_frame_bytes)
-    with serving(max_frame_bytes) as port, pytest.raises(ConnectionClosed) as closed:
-        with connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws:
-            ws.send([bytes(limit), b"\x00"])
-            ws.recv(timeout=30)
+    with (
+        serving(max_frame_bytes) as port,
+        pytest.raises(ConnectionClosed) as closed,
+        connect(f"ws://127.0.0.1:{port}/ws", max_size=None) as ws,
+    ):
+        ws.send([bytes(limit), b"\x00"])
+        ws.recv(timeout=30)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == WS_1009_MESSAGE_TOO_BIG
