@@ -7,7 +7,6 @@ starts background jobs with SIGINT ignored, and children inherit that)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from api.triton_server.embedded import EmbeddedTriton, TritonPorts
+from api.triton_server.embedded import EmbeddedTriton
+from tests.support.ports import free_ports
 
 # Every property test: no per-example deadline (a busy 2-core CI machine is no reason for a
 # property to fail) and no example database in the checkout; CI replays the same examples.
@@ -23,16 +23,6 @@ hypothesis_settings.register_profile(
     "framegate", deadline=None, database=None, derandomize=bool(os.environ.get("CI"))
 )
 hypothesis_settings.load_profile("framegate")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_ports() -> TritonPorts:
-    return TritonPorts(grpc=free_port(), http=free_port(), metrics=free_port())
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,8 @@ from api.flags import build_provider
 from api.flags.env_provider import EnvFlagProvider
 from api.flags.file_provider import ContentFileWatcher, FlagdFileProvider
 from api.flags.kube_provider import ConfigMapFlagProvider
-from tests.conftest import free_port
 from tests.flags.conftest import StartService, ctx, make_settings
+from tests.support.ports import free_port
 
 
 def test_build_file_provider_uses_flagd_file_resolver(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from api.core.config import Settings
 from api.main import create_app
 from api.synthetic.video import video_frames
 from tests.fuzz import fuzz_settings
-from tests.streaming.conftest import ApiServer, start_api, stop_all
+from tests.support.api_server import ApiServer, start_api, stop_all
 
 # Every operation the app serves (a new route is fuzzed too, and this list must be told).
 OPERATIONS = {

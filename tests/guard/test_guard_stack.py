@@ -40,7 +40,7 @@ from api.ops.guard_drill import (
 )
 from api.ops.stack import LocalStack
 from tests.ops.conftest import processes_mentioning
-from tests.streaming.conftest import wait_until
+from tests.support.api_server import wait_until
 
 pytestmark = pytest.mark.triton
 

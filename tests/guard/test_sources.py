@@ -11,8 +11,8 @@ import pytest
 
 from api.guard.signals import Signal, Thresholds, evaluate
 from api.guard.sources import PrometheusSource, ScrapeSource, SourceError, static_targets
-from tests.conftest import free_port
 from tests.guard.conftest import FakeGateway, ServedGateway
+from tests.support.ports import free_port
 
 TH = Thresholds(window_s=30, stall_s=20)
 

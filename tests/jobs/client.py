@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from tests.streaming.conftest import ApiServer, wait_until
+from tests.support.api_server import ApiServer, wait_until
 
 TIMEOUT_S = 120
 

@@ -10,7 +10,7 @@ import cv2
 import pytest
 
 from api.synthetic.video import video_frames, write_video
-from tests.streaming.conftest import ApiServer, start_api, stop_all
+from tests.support.api_server import ApiServer, start_api, stop_all
 
 FAST_JOBS = {"JOBS_POLL_INTERVAL_S": "0.2", "JOBS_RETRY_INITIAL_S": "0.2", "JOBS_RETRY_MAX_S": "1"}
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
 from tests.jobs.client import database, jobs, status, submit, wait_completed
-from tests.streaming.conftest import ApiServer, wait_until
+from tests.support.api_server import ApiServer, wait_until
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.triton  # real API processes killed and restarted against the shared Triton
 

@@ -13,7 +13,7 @@ from websockets.exceptions import InvalidStatus
 
 from api.synthetic.scene import encode_jpeg, make_frames
 from tests.jobs.client import results, submit, wait_completed
-from tests.streaming.conftest import ApiServer, wait_until
+from tests.support.api_server import ApiServer, wait_until
 
 pytestmark = pytest.mark.triton  # real API processes per role against the shared Triton
 

@@ -15,7 +15,7 @@ from api.synthetic.scoring import Score
 from api.synthetic.video import load_truth
 from tests.jobs.client import results, status, submit, upload, wait_completed
 from tests.jobs.conftest import FAST_JOBS
-from tests.streaming.conftest import ApiServer, assert_loop_never_blocked, start_api
+from tests.support.api_server import ApiServer, assert_loop_never_blocked, start_api
 
 pytestmark = (
     pytest.mark.triton

@@ -24,7 +24,7 @@ from api.loadtest.cpu import (
     process_cpu_s,
     tree,
 )
-from tests.conftest import free_port
+from tests.support.ports import free_port
 
 # Each child prints READY once its interpreter has started, so a window opened after that sees
 # none of the start-up work.

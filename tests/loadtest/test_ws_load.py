@@ -18,8 +18,8 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from api.cli.loadtest_cmd import app as loadtest_app
 from api.loadtest.ws_load import SCHEMA, LoadConfig, WsLoad
-from tests.conftest import free_port
-from tests.streaming.conftest import ApiServer, start_api
+from tests.support.api_server import ApiServer, start_api
+from tests.support.ports import free_port
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 JPEGS = [b"\xff\xd8fake-jpeg-0\xff\xd9", b"\xff\xd8fake-jpeg-1\xff\xd9"]

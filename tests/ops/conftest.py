@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 from api.cli.drill_cmd import drill
 from api.cli.verify_cmd import verify
 from api.ops.probe import Endpoint, upgrade_status
-from tests.streaming.conftest import ApiServer, start_api, wait_until
+from tests.support.api_server import ApiServer, start_api, wait_until
 
 FLIP_DEADLINE_S = 10.0
 

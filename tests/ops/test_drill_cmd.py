@@ -26,7 +26,7 @@ from api.ops.drill import (
     VERIFY_ON_AGAIN,
 )
 from tests.ops.conftest import framegate, processes_mentioning, upgrade
-from tests.streaming.conftest import ApiServer, wait_until
+from tests.support.api_server import ApiServer, wait_until
 
 pytestmark = pytest.mark.triton  # framegate drill starts the whole local stack
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from api.ops.verify import HEALTH, JOBS, NOT_RUN, NOT_SERVED, WEBSOCKET
-from tests.conftest import free_port
 from tests.ops.conftest import framegate, set_streaming
-from tests.streaming.conftest import ApiServer
+from tests.support.api_server import ApiServer
+from tests.support.ports import free_port
 
 CHECK_NAMES = ["health", "ready", "pipelines", "pipeline", "jobs", "websocket"]
 

@@ -23,8 +23,8 @@ from websockets.exceptions import ConnectionClosed
 
 from api.synthetic.video import video_frames, write_video
 from tests.jobs.client import database, submit
-from tests.streaming.conftest import ApiServer
 from tests.streaming.hung import frozen
+from tests.support.api_server import ApiServer
 
 pytestmark = pytest.mark.triton
 

@@ -14,7 +14,7 @@ from api.core import processes
 from api.inference.triton_client import TritonClient
 from api.triton_backend.pipeline_model import FAULT_INJECTION_ENV, POISON
 from api.triton_server.embedded import EmbeddedTriton
-from tests.conftest import free_ports
+from tests.support.ports import free_ports
 
 pytestmark = pytest.mark.triton
 

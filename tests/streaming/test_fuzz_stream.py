@@ -36,7 +36,7 @@ from api.inference.pipelines import PIPELINES
 from api.streaming.protocol import max_message_bytes
 from api.synthetic.scene import encode_jpeg, make_frames
 from tests.fuzz.mutations import FRAME_ERRORS, REPLY, Message, Mutator
-from tests.streaming.conftest import ApiServer, wait_until
+from tests.support.api_server import ApiServer, wait_until
 
 pytestmark = pytest.mark.triton
 

@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from api.inference.triton_client import TritonClient
 from api.synthetic.scene import encode_jpeg, make_frames
 from api.synthetic.scoring import iou
-from tests.streaming.conftest import ApiServer
+from tests.support.api_server import ApiServer
 
 pytestmark = pytest.mark.triton  # a real API process against the shared Triton
 

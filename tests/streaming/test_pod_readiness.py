@@ -8,9 +8,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import free_port
-from tests.streaming.conftest import ApiServer, wait_until
 from tests.streaming.hung import frozen
+from tests.support.api_server import ApiServer, wait_until
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.triton
 

@@ -10,7 +10,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from tests.streaming.conftest import ApiServer
+from tests.support.api_server import ApiServer
 
 pytestmark = pytest.mark.triton  # a real API process against the shared Triton
 
@@ -147,7 +147,7 @@ async def test_bearer_token(api_factory, stream_jpegs) -> None:
 
 
 async def test_inference_unavailable(api_factory, stream_jpegs) -> None:
-    from tests.conftest import free_port
+    from tests.support.ports import free_port
 
     # Nothing listens: frames are answered dropped for the grace period, then the session closes.
     server = api_factory(

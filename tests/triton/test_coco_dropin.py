@@ -20,7 +20,7 @@ from api.synthetic.scene import encode_jpeg, make_frames
 from api.triton_server.embedded import EmbeddedTriton
 from api.vision.pipeline import FramePipeline, PipelineSettings
 from api.vision.yolo import DetectorInfo
-from tests.conftest import free_ports
+from tests.support.ports import free_ports
 
 pytestmark = pytest.mark.triton  # a second real tritonserver on an exported COCO model
 

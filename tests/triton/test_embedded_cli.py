@@ -17,7 +17,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from api.core import processes
 from api.synthetic.scene import encode_jpeg, make_frames
-from tests.conftest import free_port, free_ports
+from tests.support.ports import free_port, free_ports
 
 pytestmark = pytest.mark.triton  # framegate up / triton start the real tritonserver
 

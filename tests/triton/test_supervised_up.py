@@ -27,9 +27,9 @@ from api.core import processes
 from api.synthetic.scene import encode_jpeg, make_frames
 from api.synthetic.video import video_frames, write_video
 from api.triton_server.embedded import EmbeddedTriton, TritonPorts, server_env
-from tests.conftest import free_port, free_ports
 from tests.jobs.client import database, status, submit, wait_completed
-from tests.streaming.conftest import wait_until
+from tests.support.api_server import wait_until
+from tests.support.ports import free_port, free_ports
 
 pytestmark = pytest.mark.triton
 

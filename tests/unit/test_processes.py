@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 from api.core import processes
-from tests.conftest import free_port
-from tests.streaming.conftest import wait_until
+from tests.support.api_server import wait_until
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.triton  # real processes: the slow layer
 

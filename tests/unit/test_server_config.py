@@ -16,8 +16,8 @@ from websockets.sync.client import connect
 
 from api.core.loop_audit import LoopAudit
 from api.core.server import server_config
-from tests.conftest import free_port
-from tests.streaming.conftest import wait_until
+from tests.support.api_server import wait_until
+from tests.support.ports import free_port
 
 FRAME = os.urandom(48_000)  # like a JPEG: incompressible
 

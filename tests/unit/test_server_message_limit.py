@@ -21,8 +21,8 @@ from api.streaming.protocol import (
     WS_1009_MESSAGE_TOO_BIG,
     max_message_bytes,
 )
-from tests.conftest import free_port
-from tests.streaming.conftest import wait_until
+from tests.support.api_server import wait_until
+from tests.support.ports import free_port
 
 MIB = 1024 * 1024
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.core.config import EX_CONFIG
-from tests.conftest import free_port, free_ports
+from tests.support.ports import free_port, free_ports
 
 pytestmark = pytest.mark.triton  # real subprocesses
 

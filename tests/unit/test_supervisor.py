@@ -11,7 +11,7 @@ import pytest
 
 from api.triton_server.embedded import TritonStartError
 from api.triton_server.supervisor import Backoff, TritonSupervisor, describe_exit
-from tests.streaming.conftest import wait_until
+from tests.support.api_server import wait_until
 
 DEADLINE_S = 30.0
 FAST = Backoff(initial_s=0.01, max_s=0.04, reset_after_s=3600)

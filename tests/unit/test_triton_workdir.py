@@ -25,7 +25,7 @@ from api.triton_server.embedded import (
     TritonStartError,
     install,
 )
-from tests.conftest import free_ports
+from tests.support.ports import free_ports
 
 pytestmark = pytest.mark.triton  # real processes: the slow layer
 

@@ -27,7 +27,7 @@ from websockets.typing import Origin
 
 from api.core import processes
 from api.synthetic.scene import Frame, make_frames
-from tests.streaming.conftest import (
+from tests.support.api_server import (
     ApiServer,
     assert_loop_never_blocked,
     start_api,

@@ -16,8 +16,8 @@ import httpx
 from api.core import processes
 from api.flags.flagfile import DEFAULT_FILE_NAME
 from api.triton_server.embedded import TritonPorts
-from tests.conftest import free_port, free_ports
-from tests.streaming.conftest import ApiServer, wait_until
+from tests.support.api_server import ApiServer, wait_until
+from tests.support.ports import free_port, free_ports
 
 FRAMEGATE = Path(sys.executable).with_name("framegate")  # the installed entry point
 READY_S = 300.0  # a cold start loads every model on a busy 2-core machine

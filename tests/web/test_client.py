@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from api.synthetic.scene import Frame
 from api.synthetic.video import video_frames, write_video
-from tests.streaming.conftest import ApiServer
+from tests.support.api_server import ApiServer
 from tests.web.conftest import REFUSED_UPGRADE, RESULTS_ABOVE, WebPage, static_server
 from tests.web.media import truth_texts, write_webm
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.streaming.conftest import ApiServer, wait_until
+from tests.support.api_server import ApiServer, wait_until
 from tests.web.conftest import (
     REFUSED_UPGRADE,
     RESULTS_ABOVE,

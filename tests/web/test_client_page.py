@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from api.synthetic.video import video_frames
-from tests.streaming.conftest import ApiServer
+from tests.support.api_server import ApiServer
 from tests.web.conftest import LAPTOP, RESULTS_ABOVE, WebPage, watched_page
 from tests.web.media import letterboxed, write_webm
 

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 import tests.streaming.conftest
-from tests.streaming.conftest import ApiServer
+from tests.support.api_server import ApiServer
 from tests.web.conftest import REFUSED_UPGRADE, RESULTS_ABOVE, SERVER_DOWN, WebPage
 
 pytestmark = pytest.mark.triton

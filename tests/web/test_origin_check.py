@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.streaming.conftest import ApiServer
+from tests.support.api_server import ApiServer
 from tests.web.conftest import set_streaming, upgrade_status
 
 pytestmark = pytest.mark.triton

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from tests.conftest import free_port
+from tests.support.ports import free_port
 from tests.web.conftest import WebPage, static_server, watched_page
 
 pytestmark = pytest.mark.triton  # drives a browser

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from api.core.logging import REDACTED, UVICORN_LOGGERS, RedactTokens, configure_logging, redact
-from tests.streaming.conftest import ApiServer, assert_loop_never_blocked, start_api
+from tests.support.api_server import ApiServer, assert_loop_never_blocked, start_api
 from tests.web.conftest import upgrade_status
 from tests.web.stack import UpStack
 
