@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import expect
 
-import tests.streaming.conftest
+import tests.support.api_server
 from tests.support.api_server import ApiServer
 from tests.web.conftest import REFUSED_UPGRADE, RESULTS_ABOVE, SERVER_DOWN, WebPage
 
@@ -33,7 +33,7 @@ def test_server_restart_reconnects_with_backoff(
     expect(status).to_have_attribute("data-state", "reconnecting")
     expect(status).to_have_attribute("data-code", "1012")
     expect(status).to_have_text(COUNTDOWN)
-    monkeypatch.setattr(tests.streaming.conftest, "free_port", lambda: first.port)
+    monkeypatch.setattr(tests.support.api_server, "free_port", lambda: first.port)
     api_factory()  # a new server on the same address
     expect(status).to_have_attribute("data-state", "streaming", timeout=60_000)
     results = web.number("stat-results")
