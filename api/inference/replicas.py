@@ -17,7 +17,7 @@ import itertools
 import logging
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -94,6 +94,14 @@ def _split_host_port(endpoint: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+Resolver = Callable[[str, int], Awaitable[list[str]]]  # (host, port) -> addresses
+
+
+async def _getaddrinfo(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
 class ReplicaSet:
     def __init__(
         self,
@@ -102,10 +110,12 @@ class ReplicaSet:
         *,
         dns_target: str | None = None,
         resolve_interval_s: float = 15.0,
+        resolver: Resolver | None = None,
     ) -> None:
         self._factory = factory
         self._dns_target = dns_target
         self._resolve_interval_s = resolve_interval_s
+        self._resolver = resolver or _getaddrinfo
         self._replicas: dict[str, Replica] = {}
         self._resolved_at = float("-inf")
         self._resolving: asyncio.Task[None] | None = None
@@ -218,10 +228,7 @@ class ReplicaSet:
         assert self._dns_target is not None
         host, port = _split_host_port(self._dns_target)
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-            addresses = sorted({info[4][0] for info in infos})
+            addresses = sorted(set(await self._resolver(host, port)))
             endpoints = [f"[{a}]:{port}" if ":" in a else f"{a}:{port}" for a in addresses]
             gone = self._set_endpoints(endpoints)
             if gone:

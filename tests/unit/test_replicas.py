@@ -124,3 +124,37 @@ async def test_models_ready_when_some_replica_serves_them() -> None:
     assert await replicas.models_ready(["m"]) == {"m": True}
     await replicas.close()
     assert all(s.closed for s in servers.values())
+
+
+async def test_a_replica_added_behind_the_dns_name_gets_traffic() -> None:
+    """Scaling Triton up: the name is re-resolved every resolve interval (15 s by default, 0
+    here), so an address that appears is served by existing gateways without a reconnect."""
+    answer = ["10.0.0.1"]
+
+    async def resolver(host: str, port: int) -> list[str]:
+        assert (host, port) == ("triton-headless", 8001)
+        return list(answer)
+
+    servers: dict[str, FakeServer] = {}
+
+    def factory(endpoint: str) -> FakeServer:
+        servers[endpoint] = FakeServer(endpoint)
+        return servers[endpoint]
+
+    replicas = ReplicaSet(
+        [], factory, dns_target="triton-headless:8001", resolve_interval_s=0, resolver=resolver
+    )
+    assert (await replicas.infer_frames("m", [b"x"]))[0]["served_by"] == "10.0.0.1:8001"
+    answer.append("10.0.0.2")
+    for _ in range(100):  # each request may start a background re-resolve; poll, bounded
+        await replicas.infer_frames("m", [b"x"])
+        if servers.get("10.0.0.2:8001") and servers["10.0.0.2:8001"].calls:
+            break
+    assert servers["10.0.0.2:8001"].calls > 0
+    answer.remove("10.0.0.1")  # scaled down: the replica that left is closed
+    for _ in range(100):
+        await replicas.infer_frames("m", [b"x"])
+        if servers["10.0.0.1:8001"].closed:
+            break
+    assert servers["10.0.0.1:8001"].closed and replicas.endpoints == ["10.0.0.2:8001"]
+    await replicas.close()
