@@ -34,7 +34,7 @@ MATRIX = (
     "observability",
     "long-names",
 )
-KUBE_VERSIONS = ("1.29.0", "1.32.0")
+KUBE_VERSIONS = ("1.29.0", "1.34.0")  # the oldest and newest Kubernetes the chart supports
 
 Manifest = dict[str, Any]
 
@@ -151,7 +151,8 @@ def custom_schemas() -> dict[str, dict[str, Any]]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Tests that take `case` run over the feature matrix, `kube_version` over both schemas."""
+    """Tests that take `case` run over the feature matrix, `kube_version` over both ends of the
+    supported range."""
     if "case" in metafunc.fixturenames:
         metafunc.parametrize("case", MATRIX)
     if "kube_version" in metafunc.fixturenames:
