@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from api.guard.samples import Buckets
 from api.guard.window import Totals
+from api.loadtest.server_metrics import histogram_quantile  # the one Prometheus estimate
 
 
 class Signal(StrEnum):
@@ -86,27 +85,6 @@ def stalled_s(stall: Totals) -> float:
     when no frame arrived: an idle service is not stalled)."""
     c = stall.counts
     return stall.span_s if c.received > 0 and c.processed <= 0 else 0.0
-
-
-def histogram_quantile(q: float, buckets: Buckets) -> float | None:
-    """Prometheus' histogram_quantile over cumulative (upper bound, count) buckets: linear
-    interpolation inside the bucket holding the rank; the highest finite bound when the rank
-    falls in +Inf; None without observations."""
-    if not buckets or buckets[-1][1] <= 0:
-        return None
-    total = buckets[-1][1]
-    rank = q * total
-    lower_bound, lower_count = 0.0, 0.0
-    for bound, count in buckets:
-        if count >= rank:
-            if math.isinf(bound):
-                return lower_bound
-            if count == lower_count:
-                return bound
-            fraction = (rank - lower_count) / (count - lower_count)
-            return lower_bound + (bound - lower_bound) * fraction
-        lower_bound, lower_count = bound, count
-    return lower_bound
 
 
 def evaluate(window: Totals, stall: Totals, thresholds: Thresholds) -> Verdict:

@@ -8,7 +8,7 @@ counts with linear interpolation inside the bucket, as Prometheus' `histogram_qu
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -72,7 +72,7 @@ def buckets(samples: Samples, name: str, **labels: str) -> list[tuple[float, flo
     return sorted(counts.items())
 
 
-def histogram_quantile(q: float, cumulative: list[tuple[float, float]]) -> float | None:
+def histogram_quantile(q: float, cumulative: Sequence[tuple[float, float]]) -> float | None:
     """Prometheus' estimate: linear inside the bucket the rank falls in; the highest finite bound
     when it falls in +Inf; None without observations."""
     if not cumulative or cumulative[-1][1] <= 0:

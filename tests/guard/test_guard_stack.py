@@ -1,6 +1,7 @@
 """`framegate guard` against the real stack (`framegate up`: embedded Triton + API): quiet
 through healthy streaming and 2x overload with its default thresholds; `framegate drill
---with-guard` for a hung Triton (flag off within 45 s, sessions drained, verify off, the flag
+--with-guard` for a hung Triton (the drill's own GUARD_TRIPS step holds the 45 s promise: the
+test asserts what happened, the stall signal tripped it; sessions drained, verify off, the flag
 stays off once Triton is back).
 
 Phase lengths: FRAMEGATE_GUARD_PHASE_S (default 20 s, to keep CI cheap; the acceptance run
@@ -46,7 +47,6 @@ pytestmark = pytest.mark.triton
 
 PHASE_S = float(os.environ.get("FRAMEGATE_GUARD_PHASE_S", "20"))
 PIPELINE = "yolo"
-TRIP_PROMISE_S = 45.0
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +148,6 @@ def test_drill_with_guard_trips_on_a_hung_triton_and_the_flag_stays_off(tmp_path
     report = json.loads(report_path.read_text())
     assert result.exit_code == 0, (report["failure"], result.output)
     assert [s["name"] for s in report["steps"]] == GUARD_DRILL_STEPS
-    assert report["timings"]["guard_trip_s"] <= TRIP_PROMISE_S
     assert report["verifications"][VERIFY_OFF]["streaming"] == "off"
     trip_line = next(s for s in report["steps"] if s["name"] == GUARD_TRIPS)["detail"]
     assert ": stall " in trip_line  # a hung Triton: frames arrive, no result goes out
