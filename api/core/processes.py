@@ -16,13 +16,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import psutil
+
+from api.core.polling import PollTimeout, poll_until
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 LEFTOVER_TIMEOUT_S = 5.0
@@ -140,12 +141,14 @@ def wait_gone(processes: Iterable[psutil.Process], timeout_s: float) -> list[psu
     """Wait up to `timeout_s` for the processes to exit; the ones still alive. Our own children
     are reaped; a zombie that is not ours counts as gone (its parent reaps it, or never does)."""
     pending = list(processes)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        pending = [p for p in pending if not _exited(p)]
-        if not pending or time.monotonic() >= deadline:
-            return pending
-        time.sleep(WAIT_POLL_S)  # polling interval of a deadline-bounded wait
+
+    def all_exited() -> bool:
+        pending[:] = [p for p in pending if not _exited(p)]
+        return not pending
+
+    with contextlib.suppress(PollTimeout):  # the survivors are the answer, not an error
+        poll_until(all_exited, timeout_s, interval_s=WAIT_POLL_S, what="the processes to exit")
+    return pending
 
 
 def _exited(process: psutil.Process) -> bool:

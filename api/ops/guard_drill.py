@@ -19,15 +19,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.core import processes
+from api.core.polling import PollTimeout, apoll_until
 from api.flags.flagfile import describe, read_document
 from api.loadtest.ws_load import LoadConfig, WsLoad
 from api.ops.drill import (
@@ -61,6 +63,8 @@ TRIP_EVENT = "guard tripped: video-streaming turned off"
 POLL_S = 0.2
 LOG_WAIT_S = 5.0
 GUARD_STOP_TIMEOUT_S = 10.0
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,25 @@ def hung(group: int) -> Iterator[None]:
             os.killpg(group, signal.SIGCONT)
 
 
+async def within(
+    condition: Callable[[], Awaitable[T]],
+    timeout_s: float,
+    failure: Callable[[], str],
+    interval_s: float = POLL_S,
+) -> T:
+    """`apoll_until` as a drill step: at the deadline the step fails with `failure()` (what was
+    seen by then). A bare `PollTimeout` would read as "no answer" in the report."""
+    try:
+        return await apoll_until(condition, timeout_s, interval_s=interval_s, what="the drill step")
+    except PollTimeout:
+        raise DrillFailed(failure()) from None
+
+
+def left(deadline: float) -> float:
+    """Seconds until a `time.monotonic()` deadline set by an earlier step (0 once past)."""
+    return max(0.0, deadline - time.monotonic())
+
+
 class _GuardDrill(_Drill):
     def __init__(
         self,
@@ -210,16 +233,19 @@ class _GuardDrill(_Drill):
 
     async def _start_guard(self) -> str:
         self.guard.start()
-        deadline = time.monotonic() + self.options.timeout_s
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                await self.guard.samples()
-                return f"framegate guard serving /metrics on port {self.guard.port}"
-            if (code := self.guard.exited()) is not None:
-                raise DrillFailed(f"framegate guard exited with {code}: {self._guard_log_tail()}")
-            if time.monotonic() > deadline:
-                raise DrillFailed(f"framegate guard not up within {self.options.timeout_s:g}s")
-            await asyncio.sleep(POLL_S)  # polling interval of a deadline-bounded wait
+        timeout_s = self.options.timeout_s
+        await within(
+            self._guard_up, timeout_s, lambda: f"framegate guard not up within {timeout_s:g}s"
+        )
+        return f"framegate guard serving /metrics on port {self.guard.port}"
+
+    async def _guard_up(self) -> bool:
+        with contextlib.suppress(httpx.HTTPError):
+            await self.guard.samples()
+            return True
+        if (code := self.guard.exited()) is not None:
+            raise DrillFailed(f"framegate guard exited with {code}: {self._guard_log_tail()}")
+        return False
 
     async def _stream_open_loop(self) -> str:
         g = self.guard_options
@@ -232,42 +258,60 @@ class _GuardDrill(_Drill):
             token=self.options.token,
         )
         self.load = WsLoad(config, list(synthetic_jpegs()))
-        self.load_task = asyncio.create_task(self.load.run(), name="guard-drill-load")
-        deadline = time.monotonic() + self.options.timeout_s
-        while sum(r.processed for r in self.load.records) < g.sessions:
-            if self.load_task.done() or time.monotonic() > deadline:
-                errors = {r.error for r in self.load.records if r.error}
-                raise DrillFailed(f"open-loop sessions got no results (errors: {errors or '-'})")
-            await asyncio.sleep(POLL_S)  # polling interval of a deadline-bounded wait
+        load, task = self.load, asyncio.create_task(self.load.run(), name="guard-drill-load")
+        self.load_task = task
+
+        def no_results() -> str:
+            errors = {r.error for r in load.records if r.error}
+            return f"open-loop sessions got no results (errors: {errors or '-'})"
+
+        async def results_back() -> bool:
+            if sum(r.processed for r in load.records) >= g.sessions:
+                return True
+            if task.done():
+                raise DrillFailed(no_results())
+            return False
+
+        await within(results_back, self.options.timeout_s, no_results)
         return f"{g.sessions} sessions × {g.fps:g} fps, results coming back"
 
     async def _guard_quiet(self) -> str:
         wanted = self.guard_options.quiet_rounds
         first = guard_rounds(await self.guard.samples(), "judged")
-        deadline = time.monotonic() + self.options.timeout_s + wanted * 5
-        while True:
+        judged = 0.0
+
+        async def enough_rounds() -> bool:
+            nonlocal judged
             samples = await self.guard.samples()
             if guard_trips(samples) or self._flag_on() is False:
                 raise DrillFailed(
                     f"the guard tripped on healthy traffic: {self.guard.trip_lines()}"
                 )
             judged = guard_rounds(samples, "judged") - first
-            if judged >= wanted:
-                return f"{judged:.0f} judged rounds, no trip"
-            if time.monotonic() > deadline:
-                raise DrillFailed(f"only {judged:.0f} of {wanted} rounds judged (too little load?)")
-            await asyncio.sleep(POLL_S)  # polling interval of a deadline-bounded wait
+            return judged >= wanted
+
+        await within(
+            enough_rounds,
+            self.options.timeout_s + wanted * 5,
+            lambda: f"only {judged:.0f} of {wanted} rounds judged (too little load?)",
+        )
+        return f"{judged:.0f} judged rounds, no trip"
 
     async def _hang(self, group: int) -> str:
         self.hung_at = time.monotonic()
         return f"SIGSTOP to Triton's process group {group}"
 
     async def _guard_trips(self) -> str:
-        within = self.guard_options.trip_within_s
-        while self._flag_on() is not False:
-            if time.monotonic() > self.hung_at + within:
-                raise DrillFailed(f"the flag was still on {within:g}s after Triton hung")
-            await asyncio.sleep(POLL_S)  # polling interval of a deadline-bounded wait
+        trip_s = self.guard_options.trip_within_s
+
+        async def flag_off() -> bool:
+            return self._flag_on() is False
+
+        await within(
+            flag_off,
+            left(self.hung_at + trip_s),
+            lambda: f"the flag was still on {trip_s:g}s after Triton hung",
+        )
         self.tripped_at = time.monotonic()
         seconds = self.tripped_at - self.hung_at
         self.report.timings["guard_trip_s"] = seconds
@@ -279,22 +323,30 @@ class _GuardDrill(_Drill):
 
     async def _trip_line(self) -> dict:
         """The guard logs its trip just after writing the flag: wait for the line."""
-        deadline = time.monotonic() + LOG_WAIT_S
-        while len(lines := self.guard.trip_lines()) != 1:
-            if len(lines) > 1 or time.monotonic() > deadline:
+
+        async def one_line() -> dict | None:
+            lines = self.guard.trip_lines()
+            if len(lines) > 1:
                 raise DrillFailed(f"expected one trip log line, found {len(lines)}")
-            await asyncio.sleep(POLL_S)  # polling interval of a deadline-bounded wait
-        return lines[0]
+            return lines[0] if lines else None
+
+        line = await within(one_line, LOG_WAIT_S, lambda: "expected one trip log line, found 0")
+        assert line is not None  # `within` returns the condition's first truthy value
+        return line
 
     async def _sessions_drained(self) -> str:
         assert self.load is not None
-        within = self.options.close_within_s
+        close_s = self.options.close_within_s
         records = [r for r in self.load.records if r.connected]
-        while any(r.error is None for r in records):
-            if time.monotonic() > self.tripped_at + within:
-                open_ = sum(r.error is None for r in records)
-                raise DrillFailed(f"{open_} sessions still open {within:g}s after the trip")
-            await asyncio.sleep(POLL_S / 4)  # polling interval of a deadline-bounded wait
+
+        async def all_closed() -> bool:
+            return all(r.error is not None for r in records)
+
+        def still_open() -> str:
+            open_ = sum(r.error is None for r in records)
+            return f"{open_} sessions still open {close_s:g}s after the trip"
+
+        await within(all_closed, left(self.tripped_at + close_s), still_open, POLL_S / 4)
         self.report.timings["close_live_sessions_s"] = time.monotonic() - self.tripped_at
         codes = {r.error for r in records if r.error is not None}  # all are, after the wait
         if codes != {str(ErrorCode.STREAMING_DISABLED)}:
@@ -303,32 +355,37 @@ class _GuardDrill(_Drill):
 
     async def _resume(self) -> str:
         resumed = time.monotonic()  # `hung` sent SIGCONT when its block ended
-        deadline = resumed + self.options.timeout_s
+        timeout_s = self.options.timeout_s
         async with httpx.AsyncClient(timeout=5.0) as client:
-            while True:
+
+            async def ready() -> bool:
                 with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{self.endpoint.http}/ready")).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise DrillFailed(f"/ready not 200 {self.options.timeout_s:g}s after SIGCONT")
-                await asyncio.sleep(POLL_S)  # polling interval of a deadline-bounded wait
+                    return (await client.get(f"{self.endpoint.http}/ready")).status_code == 200
+                return False
+
+            await within(ready, timeout_s, lambda: f"/ready not 200 {timeout_s:g}s after SIGCONT")
         self.report.timings["triton_back_s"] = time.monotonic() - resumed
         return "SIGCONT; /ready answers 200"
 
     async def _flag_stays_off(self) -> str:
         wanted = self.guard_options.rounds_after_resume
         first = guard_rounds(await self.guard.samples(), "judged", "idle")
-        deadline = time.monotonic() + self.options.timeout_s + wanted * 5
-        while True:
+        samples: dict[str, float] = {}
+        rounds = 0.0
+
+        async def enough_rounds() -> bool:
+            nonlocal samples, rounds
             samples = await self.guard.samples()
             if self._flag_on() is not False:
                 raise DrillFailed("the flag was turned back on")
             rounds = guard_rounds(samples, "judged", "idle") - first
-            if rounds >= wanted:
-                break
-            if time.monotonic() > deadline:
-                raise DrillFailed(f"the guard made only {rounds:.0f} rounds of {wanted}")
-            await asyncio.sleep(POLL_S)  # polling interval of a deadline-bounded wait
+            return rounds >= wanted
+
+        await within(
+            enough_rounds,
+            self.options.timeout_s + wanted * 5,
+            lambda: f"the guard made only {rounds:.0f} rounds of {wanted}",
+        )
         if (trips := guard_trips(samples)) != 1:
             raise DrillFailed(f"framegate_guard_trips_total is {trips:g}, expected 1")
         return f"still off after {rounds:.0f} more rounds with Triton back; 1 trip"

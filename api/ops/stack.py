@@ -19,6 +19,7 @@ import httpx
 import psutil
 
 from api.core import processes
+from api.core.polling import PollTimeout, poll_until
 from api.flags.flagfile import set_streaming
 
 UP_LOG_NAME = "framegate-up.log"
@@ -121,19 +122,29 @@ class LocalStack:
             raise
 
     def _wait_ready(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                assert self._process is not None
-                if self._process.poll() is not None:
-                    raise StackError(
-                        f"framegate up exited with {self._process.returncode}:\n{self.log_tail()}"
-                    )
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get(f"{self.url}/ready").status_code == 200:
-                        return
-                time.sleep(READY_POLL_S)  # polling interval of a deadline-bounded wait
-        raise StackError(f"stack not ready after {timeout_s:g}s:\n{self.log_tail()}")
+            try:
+                poll_until(
+                    lambda: self._ready(client),
+                    timeout_s,
+                    interval_s=READY_POLL_S,
+                    what="the stack's /ready",
+                )
+            except PollTimeout:
+                raise StackError(
+                    f"stack not ready after {timeout_s:g}s:\n{self.log_tail()}"
+                ) from None
+
+    def _ready(self, client: httpx.Client) -> bool:
+        """One `/ready` check; raises once `framegate up` has exited."""
+        assert self._process is not None
+        if self._process.poll() is not None:
+            raise StackError(
+                f"framegate up exited with {self._process.returncode}:\n{self.log_tail()}"
+            )
+        with contextlib.suppress(httpx.TransportError):
+            return client.get(f"{self.url}/ready").status_code == 200
+        return False
 
     def log_tail(self, lines: int = 30) -> str:
         parts = []

@@ -22,7 +22,6 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ import httpx
 import psutil
 
 from api.core import processes
+from api.core.polling import PollTimeout, poll_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "triton_models"
@@ -212,22 +212,30 @@ class EmbeddedTriton:
             raise
 
     def wait_ready(self, timeout_s: float, cancel: threading.Event | None = None) -> None:
-        deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if cancel is not None and cancel.is_set():
-                    raise TritonStartError("start cancelled")
-                if self._process is not None and self._process.poll() is not None:
-                    raise TritonStartError(
-                        f"tritonserver exited with {self._process.returncode}:\n{self.log_tail()}"
-                    )
-                try:
-                    if client.get(f"{self.http_url}/v2/health/ready").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(READY_POLL_S)  # polling interval of a deadline-bounded readiness wait
-        raise TritonStartError(f"Triton not ready after {timeout_s:.0f}s:\n{self.log_tail()}")
+            try:
+                poll_until(
+                    lambda: self._ready(client, cancel),
+                    timeout_s,
+                    interval_s=READY_POLL_S,
+                    what="Triton ready",
+                )
+            except PollTimeout:
+                raise TritonStartError(
+                    f"Triton not ready after {timeout_s:.0f}s:\n{self.log_tail()}"
+                ) from None
+
+    def _ready(self, client: httpx.Client, cancel: threading.Event | None) -> bool:
+        """One readiness check; raises when waiting any longer is pointless."""
+        if cancel is not None and cancel.is_set():
+            raise TritonStartError("start cancelled")
+        if self._process is not None and self._process.poll() is not None:
+            raise TritonStartError(
+                f"tritonserver exited with {self._process.returncode}:\n{self.log_tail()}"
+            )
+        with contextlib.suppress(httpx.TransportError):
+            return client.get(f"{self.http_url}/v2/health/ready").status_code == 200
+        return False
 
     def wait_exit(self, timeout_s: float) -> int | None:
         """The server's exit status once it has exited (reaped), None while it runs."""

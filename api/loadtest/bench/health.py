@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Sequence
 
+from api.core.polling import apoll_until
 from api.loadtest.bench.ws_runs import WS_OPTIONS, stream_url
 from api.loadtest.measure import latency_summary
 
@@ -101,15 +102,16 @@ async def _stream(
 
 
 async def _until_saturated(replies: list[int], streams: list[asyncio.Task[None]]) -> None:
-    deadline = time.monotonic() + SATURATE_TIMEOUT_S
-    while not all(replies):
-        failed = [t for t in streams if t.done()]
-        if failed:
+    def saturated() -> bool:
+        if all(replies):
+            return True
+        if failed := [t for t in streams if t.done()]:
             failed[0].result()  # raises the session's error
             raise RuntimeError("a streaming session ended before the pipeline was saturated")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"sessions not all answered after {SATURATE_TIMEOUT_S:.0f}s")
-        await asyncio.sleep(POLL_S)
+        return False
+
+    what = "a reply on every session"
+    await apoll_until(saturated, SATURATE_TIMEOUT_S, interval_s=POLL_S, what=what)
 
 
 async def _stop(streams: list[asyncio.Task[None]]) -> list[BaseException]:

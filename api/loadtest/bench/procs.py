@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import httpx
 import psutil
 
 from api.core import processes
+from api.core.polling import poll_until
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 HEALTH_POLL_S = 0.1
@@ -91,20 +91,19 @@ def _start(
 
 
 def _wait_healthy(server: Subprocess, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(
-                f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}"
-            )
-        try:
-            if httpx.get(f"{server.http}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{server.name} not healthy after {timeout_s:.0f}s")
-        time.sleep(HEALTH_POLL_S)  # polling a deadline-bounded health check
+    what = f"{server.name} /health"
+    poll_until(lambda: _healthy(server), timeout_s, interval_s=HEALTH_POLL_S, what=what)
+
+
+def _healthy(server: Subprocess) -> bool:
+    """One /health check; raises once the server has exited."""
+    if server.process.poll() is not None:
+        raise RuntimeError(
+            f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}"
+        )
+    with contextlib.suppress(httpx.TransportError):
+        return httpx.get(f"{server.http}/health", timeout=1).status_code == 200
+    return False
 
 
 def default_budget_ms() -> float:
