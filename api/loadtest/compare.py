@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from api.loadtest.cpu import CpuMonitor
 from api.loadtest.inprocess import (
     InProcessPipelines,
-    measure_model,
     measure_pipeline,
+    measure_raw_yolo,
     pipeline_settings,
-    yolo_tensors,
 )
 from api.loadtest.measure import Measurement, local_grpc_port, machine_facts
-from api.loadtest.triton_direct import measure_triton, server_version
+from api.loadtest.triton_direct import measure_concurrencies, server_version
 
 
 @dataclass
@@ -47,51 +46,45 @@ def run_compare(
     progress: Callable[[Measurement], None] | None = None,
 ) -> Comparison:
     monitor = CpuMonitor(local_grpc_port(url))
+    result = Comparison(_facts(url, jpegs))
+    pipelines = InProcessPipelines()
+    for kind in kinds:
+        for batch in batches:
+            m = measure_pipeline(
+                pipelines, kind, jpegs, batch, duration_s, warmup, min_requests, monitor
+            )
+            result.inprocess.append(m)
+            if progress:
+                progress(m)
+            result.triton += asyncio.run(
+                measure_concurrencies(
+                    url,
+                    kind,
+                    jpegs,
+                    batch,
+                    concurrencies,
+                    duration_s,
+                    min_requests,
+                    progress,
+                    monitor,
+                )
+            )
+    if raw_yolo:
+        result.inprocess += measure_raw_yolo(
+            pipelines, jpegs, batches, duration_s, warmup, min_requests, monitor, progress
+        )
+    result.facts["ort_intra_op_threads"] = str(
+        {n: m.intra_op_threads for n, m in pipelines.runner.models.items()}
+    )
+    return result
+
+
+def _facts(url: str, jpegs: Sequence[bytes]) -> dict[str, str]:
+    """The machine, the server and the inputs both sides were measured on."""
     facts = machine_facts()
     facts["tritonserver"] = asyncio.run(server_version(url))
     detector = pipeline_settings("yolo").detector
     assert detector is not None
     facts["yolo_input"] = f"{detector.imgsz[0]}x{detector.imgsz[1]}"
     facts["frames"] = f"{len(jpegs)} JPEGs, {sum(map(len, jpegs)) // len(jpegs)} bytes average"
-    result = Comparison(facts)
-    pipelines = InProcessPipelines()
-
-    def record(rows: list[Measurement], m: Measurement) -> None:
-        rows.append(m)
-        if progress:
-            progress(m)
-
-    for kind in kinds:
-        for batch in batches:
-            record(
-                result.inprocess,
-                measure_pipeline(
-                    pipelines, kind, jpegs, batch, duration_s, warmup, min_requests, monitor
-                ),
-            )
-            for concurrency in concurrencies:
-                m = asyncio.run(
-                    measure_triton(
-                        url,
-                        f"pipeline_{kind}",
-                        jpegs,
-                        batch,
-                        concurrency,
-                        duration_s=duration_s,
-                        min_requests=min_requests,
-                        monitor=monitor,
-                    )
-                )
-                record(result.triton, m)
-    if raw_yolo:
-        model = pipelines.runner.model("yolo")
-        tensors = yolo_tensors(jpegs)
-        for batch in batches:
-            record(
-                result.inprocess,
-                measure_model(model, tensors, batch, duration_s, warmup, min_requests, monitor),
-            )
-    facts["ort_intra_op_threads"] = str(
-        {n: m.intra_op_threads for n, m in pipelines.runner.models.items()}
-    )
-    return result
+    return facts

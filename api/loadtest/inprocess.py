@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +149,87 @@ class InProcessPipelines:
         return self.pipeline(kind).process(frames)
 
 
+@dataclass(frozen=True)
+class _Window:
+    """The closed loop's stopping rule: it runs until both `duration_s` and `min_requests` are
+    reached."""
+
+    started: float
+    duration_s: float
+    min_requests: int
+
+    def more(self, requests: int) -> bool:
+        elapsed = time.perf_counter() - self.started
+        return requests < self.min_requests or elapsed < self.duration_s
+
+
+@dataclass
+class _Tally:
+    """One caller's measured batches."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    objects: int = 0
+
+
+def _pipeline_caller(
+    pipelines: InProcessPipelines,
+    kind: str,
+    jpegs: Sequence[bytes],
+    batch: int,
+    first_index: int,
+    window: _Window,
+) -> _Tally:
+    tally = _Tally()
+    index = first_index
+    while window.more(len(tally.latencies)):
+        frames = cycle_batch(jpegs, index, batch)
+        t0 = time.perf_counter()
+        results = pipelines.process(kind, frames)
+        tally.latencies.append(time.perf_counter() - t0)
+        e, o = count_results(results)
+        tally.errors, tally.objects, index = tally.errors + e, tally.objects + o, index + 1
+    return tally
+
+
+def _on_threads(calls: Sequence[Callable[[], _Tally]]) -> list[_Tally]:
+    """Runs the calls at once, one thread each (a single one on this thread)."""
+    if len(calls) == 1:
+        return [calls[0]()]
+    tallies = [_Tally()] * len(calls)
+
+    def run(n: int) -> None:
+        tallies[n] = calls[n]()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return tallies
+
+
+def _measurement(
+    subject: str, batch: int, tallies: Sequence[_Tally], seconds: float, cpu: dict[str, float]
+) -> Measurement:
+    latencies = [lat for tally in tallies for lat in tally.latencies]
+    frames_done = len(latencies) * batch
+    return Measurement(
+        target="in-process",
+        subject=subject,
+        batch=batch,
+        concurrency=len(tallies),
+        requests=len(latencies),
+        frames=frames_done,
+        seconds=round(seconds, 3),
+        frames_per_s=round(frames_done / seconds, 2),
+        latency_ms=latency_summary(latencies),
+        frame_errors=sum(tally.errors for tally in tallies),
+        objects=sum(tally.objects for tally in tallies),
+        cpu=cpu,
+    )
+
+
 def measure_pipeline(
     pipelines: InProcessPipelines | Sequence[InProcessPipelines],
     kind: str,
@@ -169,49 +251,16 @@ def measure_pipeline(
         for caller in callers:
             caller.process(kind, cycle_batch(jpegs, i, batch))
     monitor = monitor or CpuMonitor()
-    outcomes: list[tuple[list[float], int, int]] = [([], 0, 0)] * len(callers)
     monitor.start()
-    started = time.perf_counter()
-
-    def loop(n: int) -> None:
-        latencies: list[float] = []
-        errors = objects = 0
-        index = warmup + n * 7919  # callers start at different frames
-        while len(latencies) < min_requests or time.perf_counter() - started < duration_s:
-            frames = cycle_batch(jpegs, index, batch)
-            t0 = time.perf_counter()
-            results = callers[n].process(kind, frames)
-            latencies.append(time.perf_counter() - t0)
-            e, o = count_results(results)
-            errors, objects, index = errors + e, objects + o, index + 1
-        outcomes[n] = (latencies, errors, objects)
-
-    if len(callers) == 1:
-        loop(0)
-    else:
-        threads = [threading.Thread(target=loop, args=(n,)) for n in range(len(callers))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    seconds = time.perf_counter() - started
-    cpu = monitor.stop()
-    latencies = [lat for outcome in outcomes for lat in outcome[0]]
-    frames_done = len(latencies) * batch
-    return Measurement(
-        target="in-process",
-        subject=f"pipeline {kind}",
-        batch=batch,
-        concurrency=len(callers),
-        requests=len(latencies),
-        frames=frames_done,
-        seconds=round(seconds, 3),
-        frames_per_s=round(frames_done / seconds, 2),
-        latency_ms=latency_summary(latencies),
-        frame_errors=sum(outcome[1] for outcome in outcomes),
-        objects=sum(outcome[2] for outcome in outcomes),
-        cpu=cpu,
-    )
+    window = _Window(time.perf_counter(), duration_s, min_requests)
+    calls = [
+        # Callers start at different frames.
+        partial(_pipeline_caller, caller, kind, jpegs, batch, warmup + n * 7919, window)
+        for n, caller in enumerate(callers)
+    ]
+    tallies = _on_threads(calls)
+    seconds = time.perf_counter() - window.started
+    return _measurement(f"pipeline {kind}", batch, tallies, seconds, monitor.stop())
 
 
 def instance_count(kind: str, repository: Path = MODEL_REPOSITORY, config_name: str = "cpu") -> int:
@@ -237,30 +286,18 @@ def measure_model(
     ]
     for i in range(warmup):
         model(batches[i % len(batches)])
-    latencies: list[float] = []
+    tally = _Tally()
     monitor = monitor or CpuMonitor()
     monitor.start()
-    started = time.perf_counter()
-    while len(latencies) < min_requests or time.perf_counter() - started < duration_s:
-        data = batches[len(latencies) % len(batches)]
+    window = _Window(time.perf_counter(), duration_s, min_requests)
+    while window.more(len(tally.latencies)):
+        data = batches[len(tally.latencies) % len(batches)]
         t0 = time.perf_counter()
         model(data)
-        latencies.append(time.perf_counter() - t0)
-    seconds = time.perf_counter() - started
-    cpu = monitor.stop()
-    frames_done = len(latencies) * batch
-    return Measurement(
-        target="in-process",
-        subject=f"model {model.name} (ORT only)",
-        batch=batch,
-        concurrency=1,
-        requests=len(latencies),
-        frames=frames_done,
-        seconds=round(seconds, 3),
-        frames_per_s=round(frames_done / seconds, 2),
-        latency_ms=latency_summary(latencies),
-        cpu=cpu,
-    )
+        tally.latencies.append(time.perf_counter() - t0)
+    seconds = time.perf_counter() - window.started
+    subject = f"model {model.name} (ORT only)"
+    return _measurement(subject, batch, [tally], seconds, monitor.stop())
 
 
 def yolo_tensors(jpegs: Sequence[bytes], repository: Path = MODEL_REPOSITORY) -> list[np.ndarray]:
@@ -268,6 +305,28 @@ def yolo_tensors(jpegs: Sequence[bytes], repository: Path = MODEL_REPOSITORY) ->
     info = pipeline_settings("yolo", repository).detector
     assert info is not None
     return [letterbox(decode_jpeg(j), info.imgsz)[0] for j in jpegs]
+
+
+def measure_raw_yolo(
+    pipelines: InProcessPipelines,
+    jpegs: Sequence[bytes],
+    batches: Sequence[int],
+    duration_s: float = 10.0,
+    warmup: int = 3,
+    min_requests: int = 5,
+    monitor: CpuMonitor | None = None,
+    progress: Callable[[Measurement], object] | None = None,
+) -> list[Measurement]:
+    """The raw `yolo` model, the session the pipelines share, at each batch size."""
+    model = pipelines.runner.model("yolo")
+    tensors = yolo_tensors(jpegs, pipelines.repository)
+    out = []
+    for batch in batches:
+        m = measure_model(model, tensors, batch, duration_s, warmup, min_requests, monitor)
+        out.append(m)
+        if progress:
+            progress(m)
+    return out
 
 
 @dataclass
@@ -314,13 +373,9 @@ def run_inprocess(
     settings = pipeline_settings("yolo", repository, config_name)
     assert settings.detector is not None
     if raw_yolo:
-        model = pipelines.runner.model("yolo")
-        tensors = yolo_tensors(jpegs, repository)
-        for batch in batches:
-            m = measure_model(model, tensors, batch, duration_s, warmup, min_requests, monitor)
-            results.append(m)
-            if progress:
-                progress(m)
+        results += measure_raw_yolo(
+            pipelines, jpegs, batches, duration_s, warmup, min_requests, monitor, progress
+        )
     return InProcessReport(
         measurements=results,
         yolo_imgsz=settings.detector.imgsz,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from api.inference.triton_client import TritonClient
@@ -52,6 +53,75 @@ def server_delta(before: dict, after: dict) -> dict[str, float]:
     return out
 
 
+@dataclass
+class _ClosedLoop:
+    """What the concurrent callers of one measurement share: the frame counter, the window and
+    what was measured inside it."""
+
+    client: TritonClient
+    model: str
+    jpegs: Sequence[bytes]
+    batch: int
+    warmup: int
+    duration_s: float
+    min_requests: int
+    monitor: CpuMonitor
+    next_index: int = 0
+    completed: int = 0
+    window_start: float | None = None
+    window_end: float | None = None
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    objects: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def open_window(self) -> None:
+        self.monitor.start()
+        self.window_start = time.perf_counter()
+        self.opened.set()
+
+    async def caller(self) -> None:
+        while self.window_end is None:
+            frames = cycle_batch(self.jpegs, self.next_index, self.batch)
+            self.next_index += 1
+            t0 = time.perf_counter()
+            results = await self.client.infer_frames(self.model, frames)
+            t1 = time.perf_counter()
+            if self.window_end is not None:
+                break  # finished after the window closed: not counted
+            self._completed(t1 - t0, t1, results)
+
+    def _completed(self, latency: float, now: float, results: list[dict]) -> None:
+        self.completed += 1
+        if self.window_start is None:
+            if self.completed >= self.warmup:
+                self.open_window()
+            return
+        self.latencies.append(latency)
+        e, o = count_results(results)
+        self.errors, self.objects = self.errors + e, self.objects + o
+        if now - self.window_start >= self.duration_s and len(self.latencies) >= self.min_requests:
+            self.window_end = now
+            self.cpu = self.monitor.stop()
+
+    async def run(self, concurrency: int) -> tuple[dict, dict]:
+        """Runs the callers until the window closes: Triton's statistics as it opened and after."""
+        if self.warmup == 0:
+            self.open_window()
+        callers = asyncio.gather(*(self.caller() for _ in range(concurrency)))
+        opened = asyncio.ensure_future(self.opened.wait())
+        # A caller that fails during warm-up (Triton unreachable) must end the wait, not hang it.
+        either: set[asyncio.Future[Any]] = {opened, callers}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        opened.cancel()
+        if callers.done():
+            callers.result()  # re-raises the callers' failure
+        before = await self.client.statistics(self.model)
+        await callers
+        return before, await self.client.statistics(self.model)
+
+
 async def measure_triton(
     url: str,
     model: str,
@@ -71,80 +141,66 @@ async def measure_triton(
         raise ValueError("batch and concurrency must be at least 1")
     warmup = 2 * concurrency if warmup_requests is None else warmup_requests
     client = TritonClient(url, timeout_s=timeout_s)
-    next_index = 0
-    completed = 0
-    window_start: float | None = None
-    window_end: float | None = None
-    latencies: list[float] = []
-    errors = objects = 0
-    before: dict = {}
-    window_opened = asyncio.Event()
-    monitor = monitor or CpuMonitor()
-    cpu: dict[str, float] = {}
-
-    def open_window() -> None:
-        nonlocal window_start
-        monitor.start()
-        window_start = time.perf_counter()
-        window_opened.set()
-
-    async def caller() -> None:
-        nonlocal next_index, completed, window_end, errors, objects, cpu
-        while window_end is None:
-            frames = cycle_batch(jpegs, next_index, batch)
-            next_index += 1
-            t0 = time.perf_counter()
-            results = await client.infer_frames(model, frames)
-            t1 = time.perf_counter()
-            if window_end is not None:
-                break  # finished after the window closed: not counted
-            completed += 1
-            if window_start is None:
-                if completed >= warmup:
-                    open_window()
-                continue
-            latencies.append(t1 - t0)
-            e, o = count_results(results)
-            errors, objects = errors + e, objects + o
-            if t1 - window_start >= duration_s and len(latencies) >= min_requests:
-                window_end = t1
-                cpu = monitor.stop()
-
+    loop = _ClosedLoop(
+        client, model, jpegs, batch, warmup, duration_s, min_requests, monitor or CpuMonitor()
+    )
     try:
-        if warmup == 0:
-            open_window()
-        callers = asyncio.gather(*(caller() for _ in range(concurrency)))
-        opened = asyncio.ensure_future(window_opened.wait())
-        # A caller that fails during warm-up (Triton unreachable) must end the wait, not hang it.
-        either: set[asyncio.Future[Any]] = {opened, callers}
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        opened.cancel()
-        if callers.done():
-            callers.result()  # re-raises the callers' failure
-        before = await client.statistics(model)
-        await callers
-        after = await client.statistics(model)
+        before, after = await loop.run(concurrency)
     finally:
         await client.close()
-    if window_start is None or window_end is None:
+    return _measurement(loop, concurrency, server_delta(before, after))
+
+
+def _measurement(loop: _ClosedLoop, concurrency: int, server: dict[str, float]) -> Measurement:
+    if loop.window_start is None or loop.window_end is None:
         raise RuntimeError("measurement window never opened or closed")
-    seconds = window_end - window_start
-    frames_done = len(latencies) * batch
+    seconds = loop.window_end - loop.window_start
+    frames_done = len(loop.latencies) * loop.batch
     return Measurement(
         target="triton",
-        subject=f"pipeline {model.removeprefix('pipeline_')}",
-        batch=batch,
+        subject=f"pipeline {loop.model.removeprefix('pipeline_')}",
+        batch=loop.batch,
         concurrency=concurrency,
-        requests=len(latencies),
+        requests=len(loop.latencies),
         frames=frames_done,
         seconds=round(seconds, 3),
         frames_per_s=round(frames_done / seconds, 2) if seconds > 0 else 0.0,
-        latency_ms=latency_summary(latencies),
-        frame_errors=errors,
-        objects=objects,
-        server=server_delta(before, after),
-        cpu=cpu,
+        latency_ms=latency_summary(loop.latencies),
+        frame_errors=loop.errors,
+        objects=loop.objects,
+        server=server,
+        cpu=loop.cpu,
     )
+
+
+async def measure_concurrencies(
+    url: str,
+    kind: str,
+    jpegs: Sequence[bytes],
+    batch: int,
+    concurrencies: Sequence[int],
+    duration_s: float = 10.0,
+    min_requests: int = 5,
+    progress: Callable[[Measurement], object] | None = None,
+    monitor: CpuMonitor | None = None,
+) -> list[Measurement]:
+    """`pipeline_<kind>` at one batch size, one measurement per concurrency level."""
+    out = []
+    for concurrency in concurrencies:
+        m = await measure_triton(
+            url,
+            f"pipeline_{kind}",
+            jpegs,
+            batch,
+            concurrency,
+            duration_s=duration_s,
+            min_requests=min_requests,
+            monitor=monitor,
+        )
+        out.append(m)
+        if progress:
+            progress(m)
+    return out
 
 
 async def run_triton(
@@ -161,20 +217,9 @@ async def run_triton(
     out = []
     for kind in kinds:
         for batch in batches:
-            for concurrency in concurrencies:
-                m = await measure_triton(
-                    url,
-                    f"pipeline_{kind}",
-                    jpegs,
-                    batch,
-                    concurrency,
-                    duration_s=duration_s,
-                    min_requests=min_requests,
-                    monitor=monitor,
-                )
-                out.append(m)
-                if progress:
-                    progress(m)
+            out += await measure_concurrencies(
+                url, kind, jpegs, batch, concurrencies, duration_s, min_requests, progress, monitor
+            )
     return out
 
 

@@ -12,7 +12,7 @@ from typing import TypedDict
 
 from api.loadtest.cpu import CpuWindow, WindowCpu
 from api.loadtest.measure import latency_summary
-from api.loadtest.ws_load import COMPRESSION, STREAM_PATH
+from api.loadtest.ws_load import COMPRESSION, STREAM_PATH, LoadConfig, WsLoad
 
 
 class WsOptions(TypedDict):
@@ -69,8 +69,6 @@ async def ws_saturation(
 ) -> tuple[dict, WindowCpu]:
     """Open-loop load for warmup_s + duration_s; throughput, latency and the CPU window are taken
     over [warmup_s, warmup_s + duration_s] of the send schedule."""
-    from api.loadtest.ws_load import LoadConfig, WsLoad
-
     config = LoadConfig(
         url=base_url,
         pipeline=pipeline,
@@ -81,24 +79,34 @@ async def ws_saturation(
         metrics_url=None if metrics else base_url + "/no-metrics",
     )
     load = WsLoad(config, jpegs)
-    window: dict[str, float] = {}
-    measured: list[WindowCpu] = []
-
-    async def probe() -> None:
-        while load.t0 == 0.0:  # the clock starts once every session is connected
-            await asyncio.sleep(POLL_S)
-        await asyncio.sleep(max(load.t0 + warmup_s - time.perf_counter(), 0))
-        cpu.start()
-        window["start"] = time.perf_counter() - load.t0
-        await asyncio.sleep(max(load.t0 + warmup_s + duration_s - time.perf_counter(), 0))
-        measured.append(cpu.stop())
-        window["end"] = time.perf_counter() - load.t0
-
-    prober = asyncio.create_task(probe())
+    prober = asyncio.create_task(_measured_window(load, warmup_s, duration_s, cpu))
     report = await load.run()
+    window: tuple[float, float, WindowCpu] | None = None
     with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(prober, timeout=max(warmup_s + duration_s, 1) + 30)
-    start, end = window["start"], window["end"]
+        window = await asyncio.wait_for(prober, timeout=max(warmup_s + duration_s, 1) + 30)
+    if window is None:
+        raise RuntimeError("the measurement window was cancelled before it closed")
+    start, end, measured = window
+    return _window_stats(load, report, start, end, total_fps), measured
+
+
+async def _measured_window(
+    load: WsLoad, warmup_s: float, duration_s: float, cpu: CpuWindow
+) -> tuple[float, float, WindowCpu]:
+    """Runs the CPU window over [warmup_s, warmup_s + duration_s] of the send schedule; its start
+    and end on the load's clock, and what it measured."""
+    while load.t0 == 0.0:  # the clock starts once every session is connected
+        await asyncio.sleep(POLL_S)
+    await asyncio.sleep(max(load.t0 + warmup_s - time.perf_counter(), 0))
+    cpu.start()
+    start = time.perf_counter() - load.t0
+    await asyncio.sleep(max(load.t0 + warmup_s + duration_s - time.perf_counter(), 0))
+    measured = cpu.stop()
+    return start, time.perf_counter() - load.t0, measured
+
+
+def _window_stats(load: WsLoad, report: dict, start: float, end: float, total_fps: float) -> dict:
+    """The frames processed and dropped inside [start, end), with the run's own report."""
     latencies = []
     dropped = 0
     for r in load.records:
@@ -106,7 +114,7 @@ async def ws_saturation(
             if start <= at < end:
                 latencies.append(lat)
         dropped += sum(1 for at in r.dropped_at if start <= at < end)
-    m = {
+    return {
         "frames": len(latencies),
         "seconds": round(end - start, 3),
         "latency_ms": latency_summary(latencies),
@@ -119,4 +127,3 @@ async def ws_saturation(
         },
         "server": report.get("server", {}),
     }
-    return m, measured[0]
