@@ -21,7 +21,7 @@ from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
-from api.cli.verify_cmd import checks_table
+from api.cli.verify_cmd import TokenOpt, checks_table
 from api.ops.drill import DrillOptions, DrillReport, Step, drill_local, drill_server
 from api.ops.guard_drill import GuardDrillOptions, guard_drill_local
 
@@ -58,10 +58,7 @@ def drill(
         ),
     ] = None,
     pipeline: Annotated[str, typer.Option(help="Pipeline to stream to.")] = "yolo_ocr",
-    token: Annotated[
-        str | None,
-        typer.Option(envvar="STREAM_AUTH_TOKEN", help="Bearer token for the WebSocket endpoint."),
-    ] = None,
+    token: TokenOpt = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the report as one JSON object instead.")
     ] = False,

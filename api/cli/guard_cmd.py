@@ -139,21 +139,13 @@ def guard(
     )
     options = GuardOptions(thresholds, interval_s, dry_run, auto_reenable)
     configure_logging(log_level)
-    api: ApiClient | None = None
-    if kube_endpoints is not None or flag_file is None:
-        try:
-            api = make_api_client(api_server)
-        except ConfigException as exc:
-            raise typer.BadParameter(f"no Kubernetes configuration: {exc}") from None
+    # Only the cluster sources and writers talk to the API server.
+    needs_api = kube_endpoints is not None or flag_file is None
+    api = _api_client(api_server) if needs_api else None
     metrics = GuardMetrics(thresholds)
     server = start_http_server(port, addr=host, registry=metrics.registry) if port else None
     try:
-        if flag_file is not None:
-            target: FlagTarget = FileFlag(flag_file)
-        else:
-            assert api is not None
-            ref = ConfigMapRef(namespace, configmap) if configmap else None
-            target = ClusterFlag(ref or FeatureFlagRef(namespace, featureflag or ""), api)
+        target = _flag_target(flag_file, configmap, featureflag, namespace, api)
         source: Source
         if prometheus_url is not None:
             source = PrometheusSource(
@@ -173,6 +165,28 @@ def guard(
             server[0].server_close()
         if api is not None:
             api.close()
+
+
+def _api_client(api_server: str | None) -> ApiClient:
+    try:
+        return make_api_client(api_server)
+    except ConfigException as exc:
+        raise typer.BadParameter(f"no Kubernetes configuration: {exc}") from None
+
+
+def _flag_target(
+    flag_file: Path | None,
+    configmap: str | None,
+    featureflag: str | None,
+    namespace: str,
+    api: ApiClient | None,
+) -> FlagTarget:
+    """The flag writer that was asked for (exactly one of the three, checked by the caller)."""
+    if flag_file is not None:
+        return FileFlag(flag_file)
+    assert api is not None
+    ref = ConfigMapRef(namespace, configmap) if configmap else None
+    return ClusterFlag(ref or FeatureFlagRef(namespace, featureflag or ""), api)
 
 
 async def _run(guard: Guard) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -28,6 +28,10 @@ from api.loadtest.ws_report import (
     write_plot,
     ws_table,
 )
+
+if TYPE_CHECKING:  # the Triton run's modules load only when it runs
+    from api.loadtest.cpu import CpuMonitor
+    from api.loadtest.measure import Measurement
 
 EXIT_ERRORS = 1
 EXIT_UNREACHABLE = 2
@@ -221,12 +225,8 @@ def triton(
     At each level that many callers each send a batch of the same real JPEGs and wait for the
     answer (api.loadtest.triton_direct.measure_triton: warm-up, then a measured window).
     """
-    from tritonclient.utils import InferenceServerException
-
-    from api.inference.triton_client import InferenceUnavailable, PipelineFailure
     from api.loadtest.cpu import CpuMonitor
-    from api.loadtest.measure import Measurement, local_grpc_port, machine_facts
-    from api.loadtest.triton_direct import measure_triton
+    from api.loadtest.measure import local_grpc_port
 
     levels = parse_concurrency(concurrency)
     jpegs = _jpegs(video, synthetic, frames, seed)
@@ -239,40 +239,66 @@ def triton(
     rows: list[Measurement] = []
     for level in levels:
         err.print(f"concurrency {level}: warming up, then measuring {duration:g} s …")
-        measuring = measure_triton(url, model, jpegs, batch, level, duration, monitor=monitor)
-        failure: str | None
         try:
-            m = asyncio.run(asyncio.wait_for(measuring, duration + level_timeout))
-        except (InferenceUnavailable, PipelineFailure, InferenceServerException) as exc:
-            failure = f"concurrency {level} failed: {exc}"
-        except TimeoutError:
-            # measure_triton waits for its warm-up forever when a caller fails before the
-            # window opens; the deadline turns that into an error.
-            failure = f"concurrency {level} did not finish within {duration + level_timeout:g} s"
-        else:
-            failure = None
-        if failure is not None:
-            err.print(f"[red]{escape(failure)}[/]")
+            m = _measure_level(url, model, jpegs, batch, level, duration, level_timeout, monitor)
+        except _LevelFailed as exc:
+            err.print(f"[red]{escape(str(exc))}[/]")
             if rows:
                 out.print(triton_table(rows, title))
-            raise typer.Exit(EXIT_ERRORS)
+            raise typer.Exit(EXIT_ERRORS) from None
         rows.append(m)
         err.print(
             f"  {m.frames_per_s:.1f} frames/s, p50 {m.latency_ms['p50']:.1f} ms, "
             f"p99 {m.latency_ms['p99']:.1f} ms, {m.frame_errors} frame errors"
         )
     out.print(triton_table(rows, title))
-    _write_json(
-        json_out,
-        {
-            "schema": "framegate.loadtest.triton/1",
-            "machine": machine_facts(),
-            "config": {"url": url, "model": model, "batch": batch, "duration_s": duration},
-            "levels": [m.as_dict() for m in rows],
-        },
-    )
+    _write_json(json_out, _triton_report(url, model, batch, duration, rows))
     if any(m.frame_errors for m in rows):
         raise typer.Exit(EXIT_ERRORS)
+
+
+class _LevelFailed(Exception):
+    """A concurrency level that could not be measured; the message says why."""
+
+
+def _measure_level(
+    url: str,
+    model: str,
+    jpegs: list[bytes],
+    batch: int,
+    level: int,
+    duration: float,
+    level_timeout: float,
+    monitor: CpuMonitor,
+) -> Measurement:
+    from tritonclient.utils import InferenceServerException
+
+    from api.inference.triton_client import InferenceUnavailable, PipelineFailure
+    from api.loadtest.triton_direct import measure_triton
+
+    measuring = measure_triton(url, model, jpegs, batch, level, duration, monitor=monitor)
+    try:
+        return asyncio.run(asyncio.wait_for(measuring, duration + level_timeout))
+    except (InferenceUnavailable, PipelineFailure, InferenceServerException) as exc:
+        raise _LevelFailed(f"concurrency {level} failed: {exc}") from None
+    except TimeoutError:
+        # measure_triton waits for its warm-up forever when a caller fails before the window
+        # opens; the deadline turns that into an error.
+        limit = duration + level_timeout
+        raise _LevelFailed(f"concurrency {level} did not finish within {limit:g} s") from None
+
+
+def _triton_report(
+    url: str, model: str, batch: int, duration: float, rows: list[Measurement]
+) -> dict:
+    from api.loadtest.measure import machine_facts
+
+    return {
+        "schema": "framegate.loadtest.triton/1",
+        "machine": machine_facts(),
+        "config": {"url": url, "model": model, "batch": batch, "duration_s": duration},
+        "levels": [m.as_dict() for m in rows],
+    }
 
 
 async def _triton_problem(url: str, model: str) -> str | None:

@@ -23,6 +23,12 @@ EXIT_FAILED = 1
 
 out = Console(soft_wrap=True, highlight=False)
 
+# The WebSocket endpoint's bearer token, as every command that streams to a deployment takes it.
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(envvar="STREAM_AUTH_TOKEN", help="Bearer token for the WebSocket endpoint."),
+]
+
 
 def verify(
     url: Annotated[
@@ -37,10 +43,7 @@ def verify(
         ),
     ] = Expect.ANY,
     pipeline: Annotated[str, typer.Option(help="Pipeline described and streamed to.")] = "yolo_ocr",
-    token: Annotated[
-        str | None,
-        typer.Option(envvar="STREAM_AUTH_TOKEN", help="Bearer token for the WebSocket endpoint."),
-    ] = None,
+    token: TokenOpt = None,
     client_id: Annotated[
         str | None,
         typer.Option(
