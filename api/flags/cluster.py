@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from api.flags.flagfile import (
     FlagFileError,
@@ -152,10 +153,15 @@ def _featureflag_flags(resource: dict[str, Any], ref: FeatureFlagRef) -> dict[st
 
 
 def _retry_on_conflict(attempt: Callable[[], T]) -> T:
-    for _ in range(CONFLICT_RETRIES - 1):
-        try:
-            return attempt()
-        except ApiException as exc:
-            if exc.status != HTTPStatus.CONFLICT:
-                raise
-    return attempt()
+    """At most CONFLICT_RETRIES attempts, at once (a 409 means the data changed, not that the
+    server is busy); the last conflict, or any other error, is raised as it is."""
+    retrying = Retrying(
+        retry=retry_if_exception(_is_conflict),
+        stop=stop_after_attempt(CONFLICT_RETRIES),
+        reraise=True,
+    )
+    return retrying(attempt)
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, ApiException) and exc.status == HTTPStatus.CONFLICT

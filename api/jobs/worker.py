@@ -17,6 +17,8 @@ import contextlib
 import logging
 from pathlib import Path
 
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+
 from api.core.config import Settings
 from api.inference.batcher import BatcherClosed
 from api.inference.triton_client import InferenceUnavailable
@@ -144,20 +146,32 @@ class JobRunner:
     async def _infer_with_retry(
         self, job: JobRecord, frames: list[SampledFrame]
     ) -> list[FrameResult]:
-        delay = self._settings.jobs_retry_initial_s
-        while True:
-            try:
-                return await infer_chunk(
-                    self._inference, job.pipeline_id, frames, failures_as_results=True
-                )
-            except InferenceUnavailable as exc:
-                metrics.JOB_INFERENCE_RETRIES.inc()
-                log.warning(
-                    "inference unavailable; the job waits and retries",
-                    extra={"job_id": job.job_id, "retry_in_s": delay, "reason": str(exc)},
-                )
-            await asyncio.sleep(delay)  # backoff before retrying, not synchronisation
-            delay = min(delay * 2, self._settings.jobs_retry_max_s)
+        """Retried for as long as inference is unavailable (never given up: the job waits),
+        JOBS_RETRY_INITIAL_S doubling up to JOBS_RETRY_MAX_S; any other error ends it."""
+
+        def before_sleep(state: RetryCallState) -> None:
+            assert state.outcome is not None and state.next_action is not None  # set on retry
+            metrics.JOB_INFERENCE_RETRIES.inc()
+            log.warning(
+                "inference unavailable; the job waits and retries",
+                extra={
+                    "job_id": job.job_id,
+                    "retry_in_s": state.next_action.sleep,
+                    "reason": str(state.outcome.exception()),
+                },
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(InferenceUnavailable),
+            wait=wait_exponential(
+                multiplier=self._settings.jobs_retry_initial_s, max=self._settings.jobs_retry_max_s
+            ),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return await retrying(
+            infer_chunk, self._inference, job.pipeline_id, frames, failures_as_results=True
+        )
 
 
 class JobSystem:
