@@ -3,8 +3,6 @@ API, and a check that no flag thread outlives its test."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -21,6 +19,7 @@ from api.flags.flagfile import default_document, dump_document
 from api.flags.kube_client import make_api_client
 from api.flags.kube_provider import ConfigMapFlagProvider
 from tests.flags.fake_kube import FakeKube
+from tests.support.polling import seconds_until
 
 # The product promise a flag change must fit in: live sessions closed within 2 s of the flip
 # (the file provider polls every 0.5 s, so this is a 4x margin on a busy machine, not a bound).
@@ -55,23 +54,6 @@ def ctx(key: str = "client-1", pipeline_id: str | None = "yolo") -> FlagContext:
     return FlagContext(targeting_key=key, pipeline_id=pipeline_id)
 
 
-async def wait_until(
-    condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = WAIT_S, what: str = ""
-) -> float:
-    """Poll `condition` until true; the seconds it took. Fails the test at the deadline."""
-    started = time.monotonic()
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        elapsed = time.monotonic() - started
-        if result:
-            return elapsed
-        if elapsed > timeout_s:
-            pytest.fail(f"not within {timeout_s} s: {what or condition}")
-        await asyncio.sleep(0.005)
-
-
 async def wait_for_value(
     service: FlagService,
     expected: bool,
@@ -83,7 +65,7 @@ async def wait_for_value(
     async def matches() -> bool:
         return await service.streaming_enabled(probe) is expected
 
-    return await wait_until(matches, timeout_s, f"streaming_enabled == {expected}")
+    return await seconds_until(matches, timeout_s, what=f"streaming_enabled == {expected}")
 
 
 @pytest.fixture(autouse=True)

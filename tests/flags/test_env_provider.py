@@ -4,8 +4,9 @@ import pytest
 from openfeature.exception import ErrorCode
 
 from api.core.config import FlagProviderName
+from api.core.polling import apoll_until
 from api.flags.env_provider import parse_bool
-from tests.flags.conftest import StartService, ctx, make_settings, wait_until
+from tests.flags.conftest import WAIT_S, StartService, ctx, make_settings
 
 ENV = "STREAMING_ENABLED"
 
@@ -70,5 +71,5 @@ async def test_env_change_reaches_subscribers_by_polling(
     calls: list[None] = []
     service.subscribe(lambda: calls.append(None))
     monkeypatch.setenv(ENV, "off")
-    await wait_until(lambda: bool(calls), what="poll notification")
+    await apoll_until(lambda: bool(calls), WAIT_S, what="poll notification")
     assert await service.streaming_enabled(ctx()) is False

@@ -10,16 +10,18 @@ from typing import Any
 
 from openfeature.flag_evaluation import Reason
 
+from api.core.polling import apoll_until
 from api.flags.flagfile import default_document, set_streaming, write_document
 from api.flags.keys import STREAMING_FLAG
 from tests.flags.conftest import (
     FLIP_DEADLINE_S,
+    WAIT_S,
     StartService,
     ctx,
     file_settings,
     wait_for_value,
-    wait_until,
 )
+from tests.support.polling import seconds_until
 
 ROLLOUT_50_50 = {"fractional": [["on", 50], ["off", 50]]}
 ONLY_YOLO = {"if": [{"==": [{"var": "pipeline_id"}, "yolo"]}, "on", "off"]}
@@ -95,7 +97,7 @@ async def test_file_change_callback_runs_on_loop_thread(
     threads: list[int] = []
     service.subscribe(lambda: threads.append(threading.get_ident()))
     set_streaming(path, on=False)
-    elapsed = await wait_until(lambda: bool(threads), what="change callback")
+    elapsed = await seconds_until(lambda: bool(threads), WAIT_S, what="change callback")
     print(f"file flip to change callback: {elapsed:.3f} s")
     assert elapsed < FLIP_DEADLINE_S
     assert set(threads) == {threading.get_ident()}
@@ -143,7 +145,7 @@ async def test_file_malformed_recovers_when_fixed(
     service = await start_service(file_settings(path, streaming_enabled=False))
     write_document(path, default_document(on=True))
     await wait_for_value(service, True)
-    await wait_until(lambda: service.status()["state"] == "ready", what="ready")
+    await apoll_until(lambda: service.status()["state"] == "ready", WAIT_S, what="ready")
     assert service.status()["error"] is None
 
 
@@ -154,7 +156,7 @@ async def test_file_malformed_after_good_keeps_last_flags(
     set_streaming(path, on=False)
     service = await start_service(file_settings(path, streaming_enabled=True))
     path.write_text("{broken")
-    await wait_until(lambda: service.status()["state"] == "error", what="error state")
+    await apoll_until(lambda: service.status()["state"] == "error", WAIT_S, what="error state")
     assert await service.streaming_enabled(ctx()) is False
     assert "invalid flag file" in service.status()["error"]
 
@@ -197,7 +199,9 @@ async def test_file_status_reports_source_and_change(
     service = await start_service(file_settings(path))
     await service.streaming_enabled(ctx())
     set_streaming(path, on=False)
-    await wait_until(lambda: service.status()["last_change"] is not None, what="last_change")
+    await apoll_until(
+        lambda: service.status()["last_change"] is not None, WAIT_S, what="last_change"
+    )
     await wait_for_value(service, False)
     status = service.status()
     assert status["provider"] == "file"

@@ -10,6 +10,7 @@ from kubernetes.client import ApiClient
 from typer.testing import CliRunner, Result
 
 from api.cli.flag_cmd import app
+from api.core.polling import apoll_until
 from api.flags import FlagService
 from api.flags.flagfile import default_document, describe, parse_document, write_document
 from api.flags.keys import FLAG_SCHEMA_URL, STREAMING_FLAG
@@ -17,9 +18,9 @@ from tests.flags.conftest import (
     CONFIGMAP,
     FLIP_DEADLINE_S,
     NAMESPACE,
+    WAIT_S,
     ctx,
     wait_for_value,
-    wait_until,
 )
 from tests.flags.fake_kube import FakeKube
 
@@ -180,7 +181,7 @@ def test_cli_api_unreachable_fails(fake_kube: FakeKube) -> None:
 async def test_cli_configmap_set_reaches_running_gateway(
     fake_kube: FakeKube, kube_api: ApiClient, kube_service: FlagService
 ) -> None:
-    await wait_until(lambda: fake_kube.count(WATCH) == 1, what="watch open")
+    await apoll_until(lambda: fake_kube.count(WATCH) == 1, WAIT_S, what="watch open")
     result = cluster(fake_kube, "set", STREAMING_FLAG, "on", "--configmap", CONFIGMAP)
     assert result.exit_code == 0, result.output
     assert await wait_for_value(kube_service, True, ctx()) < FLIP_DEADLINE_S

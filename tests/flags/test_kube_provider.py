@@ -6,6 +6,7 @@ import threading
 
 from kubernetes.client import ApiClient
 
+from api.core.polling import apoll_until
 from api.flags import FlagService, ProviderSpec
 from api.flags.flagfile import default_document, dump_document
 from api.flags.keys import STREAMING_FLAG
@@ -14,13 +15,14 @@ from tests.flags.conftest import (
     CONFIGMAP,
     FLIP_DEADLINE_S,
     NAMESPACE,
+    WAIT_S,
     StartService,
     ctx,
     make_settings,
     wait_for_value,
-    wait_until,
 )
 from tests.flags.fake_kube import FakeKube
+from tests.support.polling import seconds_until
 
 LIST = "GET plain /api/v1/namespaces/default/configmaps"
 WATCH = "GET watch /api/v1/namespaces/default/configmaps"
@@ -52,7 +54,7 @@ async def test_kube_reads_configmap(kube_service: FlagService) -> None:
 async def test_kube_patch_flips_within_the_kill_switch_deadline(
     fake_kube: FakeKube, kube_service: FlagService
 ) -> None:
-    await wait_until(lambda: fake_kube.count(WATCH) == 1, what="watch open")
+    await apoll_until(lambda: fake_kube.count(WATCH) == 1, WAIT_S, what="watch open")
     put(fake_kube, on=True)
     on_s = await wait_for_value(kube_service, True)
     put(fake_kube, on=False)
@@ -65,11 +67,11 @@ async def test_kube_patch_flips_within_the_kill_switch_deadline(
 async def test_kube_change_callback_on_loop_thread(
     fake_kube: FakeKube, kube_service: FlagService
 ) -> None:
-    await wait_until(lambda: fake_kube.count(WATCH) == 1, what="watch open")
+    await apoll_until(lambda: fake_kube.count(WATCH) == 1, WAIT_S, what="watch open")
     threads: list[int] = []
     kube_service.subscribe(lambda: threads.append(threading.get_ident()))
     put(fake_kube, on=True)
-    elapsed = await wait_until(lambda: bool(threads), what="change callback")
+    elapsed = await seconds_until(lambda: bool(threads), WAIT_S, what="change callback")
     print(f"configmap patch to change callback: {elapsed:.3f} s")
     assert elapsed < FLIP_DEADLINE_S
     assert set(threads) == {threading.get_ident()}
@@ -78,9 +80,9 @@ async def test_kube_change_callback_on_loop_thread(
 async def test_kube_closed_watch_is_reopened_without_relist(
     fake_kube: FakeKube, kube_service: FlagService
 ) -> None:
-    await wait_until(lambda: fake_kube.count(WATCH) == 1, what="watch open")
+    await apoll_until(lambda: fake_kube.count(WATCH) == 1, WAIT_S, what="watch open")
     fake_kube.close_watches()
-    await wait_until(lambda: fake_kube.count(WATCH) == 2, what="watch reopened")
+    await apoll_until(lambda: fake_kube.count(WATCH) == 2, WAIT_S, what="watch reopened")
     put(fake_kube, on=True)
     assert await wait_for_value(kube_service, True) < FLIP_DEADLINE_S
     assert fake_kube.count(LIST) == 1
@@ -89,7 +91,7 @@ async def test_kube_closed_watch_is_reopened_without_relist(
 async def test_kube_gone_event_triggers_relist(
     fake_kube: FakeKube, kube_service: FlagService
 ) -> None:
-    await wait_until(lambda: fake_kube.count(WATCH) == 1, what="watch open")
+    await apoll_until(lambda: fake_kube.count(WATCH) == 1, WAIT_S, what="watch open")
     fake_kube.expire("event", data=flags_json(on=True))  # the change's event is compacted away
     await wait_for_value(kube_service, True)
     assert fake_kube.count(LIST) == 2
@@ -101,7 +103,7 @@ async def test_kube_gone_event_triggers_relist(
 async def test_kube_http_gone_triggers_relist(
     fake_kube: FakeKube, kube_service: FlagService
 ) -> None:
-    await wait_until(lambda: fake_kube.count(WATCH) == 1, what="watch open")
+    await apoll_until(lambda: fake_kube.count(WATCH) == 1, WAIT_S, what="watch open")
     fake_kube.expire("http", data=flags_json(on=True))
     await wait_for_value(kube_service, True)
     assert fake_kube.count(LIST) == 2
@@ -112,15 +114,15 @@ async def test_kube_http_gone_triggers_relist(
 async def test_kube_unreachable_keeps_last_value_then_recovers(
     fake_kube: FakeKube, kube_service: FlagService
 ) -> None:
-    await wait_until(lambda: fake_kube.count(WATCH) == 1, what="watch open")
+    await apoll_until(lambda: fake_kube.count(WATCH) == 1, WAIT_S, what="watch open")
     fake_kube.stop()
-    await wait_until(lambda: state_is(kube_service, "stale"), what="stale")
+    await apoll_until(lambda: state_is(kube_service, "stale"), WAIT_S, what="stale")
     assert await kube_service.streaming_enabled(ctx()) is False  # last value, not the default
     assert "Kubernetes API unavailable" in kube_service.status()["error"]
     put(fake_kube, on=True)  # changed while we could not see it
     fake_kube.start()
     await wait_for_value(kube_service, True)
-    await wait_until(lambda: state_is(kube_service, "ready"), what="ready again")
+    await apoll_until(lambda: state_is(kube_service, "ready"), WAIT_S, what="ready again")
     assert kube_service.status()["error"] is None
 
 
@@ -128,32 +130,32 @@ async def test_kube_invalid_json_keeps_last_value(
     fake_kube: FakeKube, kube_service: FlagService
 ) -> None:
     fake_kube.put_configmap(NAMESPACE, CONFIGMAP, {"flags.json": "{broken"})
-    await wait_until(lambda: state_is(kube_service, "error"), what="error")
+    await apoll_until(lambda: state_is(kube_service, "error"), WAIT_S, what="error")
     assert await kube_service.streaming_enabled(ctx()) is False
     assert "invalid flagd JSON" in kube_service.status()["error"]
     put(fake_kube, on=True)
     await wait_for_value(kube_service, True)
-    await wait_until(lambda: state_is(kube_service, "ready"), what="ready again")
+    await apoll_until(lambda: state_is(kube_service, "ready"), WAIT_S, what="ready again")
 
 
 async def test_kube_deleted_configmap_keeps_last_value(
     fake_kube: FakeKube, kube_service: FlagService
 ) -> None:
     fake_kube.delete_configmap(NAMESPACE, CONFIGMAP)
-    await wait_until(lambda: state_is(kube_service, "error"), what="error")
+    await apoll_until(lambda: state_is(kube_service, "error"), WAIT_S, what="error")
     assert await kube_service.streaming_enabled(ctx()) is False
     assert "deleted" in kube_service.status()["error"]
 
 
 async def test_kube_fractional_targeting(fake_kube: FakeKube, kube_service: FlagService) -> None:
     put(fake_kube, on=True, targeting={"fractional": [["on", 50], ["off", 50]]})
-    await wait_until(lambda: kube_service.status()["last_change"] is not None)
+    await apoll_until(lambda: kube_service.status()["last_change"] is not None, WAIT_S)
 
     async def split() -> bool:
         values = [await kube_service.streaming_enabled(ctx(f"c-{n}")) for n in range(200)]
         return 0.35 < sum(values) / len(values) < 0.65
 
-    await wait_until(split, what="50/50 split")
+    await apoll_until(split, WAIT_S, what="50/50 split")
 
 
 async def test_kube_missing_configmap_at_start_then_created(
@@ -166,7 +168,7 @@ async def test_kube_missing_configmap_at_start_then_created(
     assert "not found" in service.status()["error"]
     fake_kube.put_configmap(NAMESPACE, "later", flags_json(on=False))
     assert await wait_for_value(service, False) < FLIP_DEADLINE_S
-    await wait_until(lambda: state_is(service, "ready"), what="ready")
+    await apoll_until(lambda: state_is(service, "ready"), WAIT_S, what="ready")
 
 
 async def test_kube_api_down_at_start_then_up(
@@ -182,4 +184,4 @@ async def test_kube_api_down_at_start_then_up(
     assert service.status()["state"] == "error"
     fake_kube.start()
     await wait_for_value(service, False)
-    await wait_until(lambda: state_is(service, "ready"), what="ready")
+    await apoll_until(lambda: state_is(service, "ready"), WAIT_S, what="ready")

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from api.core.config import FlagProviderName
+from api.core.polling import apoll_until
 from api.flags import FlagContext, FlagService
 from api.flags.flagfile import set_streaming
-from tests.flags.conftest import StartService, ctx, file_settings, make_settings, wait_until
+from tests.flags.conftest import WAIT_S, StartService, ctx, file_settings, make_settings
 
 
 def test_context_maps_to_evaluation_context() -> None:
@@ -60,7 +61,7 @@ async def test_service_unsubscribe_stops_callbacks(
     unsubscribe()
     unsubscribe()
     set_streaming(path, on=False)
-    await wait_until(lambda: bool(kept), what="callback")
+    await apoll_until(lambda: bool(kept), WAIT_S, what="callback")
     assert dropped == []
 
 
@@ -82,7 +83,7 @@ async def test_service_failing_callback_does_not_starve_others(
     try:
         with caplog.at_level(logging.ERROR, logger="framegate.flags"):
             set_streaming(path, on=False)
-            await wait_until(lambda: bool(calls), what="second callback")
+            await apoll_until(lambda: bool(calls), WAIT_S, what="second callback")
     finally:
         flags_log.removeHandler(caplog.handler)
     assert "flag change callback" in caplog.text

@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli.main import app
+from api.core.polling import poll_until
 from api.flags.flagfile import describe, read_document
 from api.ops.drill import START_STACK, STOP_STACK, VERIFY_OFF, VERIFY_ON
 from api.ops.guard_drill import (
@@ -41,7 +42,6 @@ from api.ops.guard_drill import (
 )
 from api.ops.stack import LocalStack
 from tests.ops.conftest import processes_mentioning
-from tests.support.api_server import wait_until
 
 pytestmark = pytest.mark.triton
 
@@ -92,7 +92,7 @@ def guard_samples(guard: GuardProcess) -> dict[str, float]:
 def test_guard_stays_quiet_through_healthy_streaming_and_2x_overload(
     stack: LocalStack, guard: GuardProcess, tmp_path: Path
 ) -> None:
-    wait_until(lambda: _can_scrape(guard), 60, "the guard's /metrics")
+    poll_until(lambda: _can_scrape(guard), 60, what="the guard's /metrics")
     before = guard_rounds(guard_samples(guard), "judged")
 
     healthy = loadtest(stack, tmp_path / "healthy.json", sessions=4, fps=5, duration=PHASE_S)

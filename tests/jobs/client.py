@@ -9,7 +9,8 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from tests.support.api_server import ApiServer, wait_until
+from api.core.polling import poll_until
+from tests.support.api_server import ApiServer
 
 TIMEOUT_S = 120
 
@@ -48,7 +49,7 @@ def wait_completed(server: ApiServer, job_ids: list[str], timeout_s: float = 120
         assert not failed, failed
         return all(s["status"] == "completed" for s in states)
 
-    wait_until(done, timeout_s, f"jobs {job_ids} to complete", every_s=0.1)
+    poll_until(done, timeout_s, interval_s=0.1, what=f"jobs {job_ids} to complete")
 
 
 def results(server: ApiServer, job_id: str) -> list[dict]:

@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.core.polling import poll_until
 from tests.jobs.client import database, jobs, status, submit, wait_completed
-from tests.support.api_server import ApiServer, wait_until
+from tests.support.api_server import ApiServer
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.triton  # real API processes killed and restarted against the shared Triton
@@ -51,7 +52,7 @@ def frames_processed(server: ApiServer) -> float:
 def test_kill_9_mid_job_then_restart_completes_every_job_once(launch, long_video: Path) -> None:
     server = launch()
     job_ids = [submit(server, long_video, pipeline_id="yolo") for _ in range(3)]
-    wait_until(lambda: mid_job(server, job_ids), 60, "a job part-way through")
+    poll_until(lambda: mid_job(server, job_ids), 60, what="a job part-way through")
     server.stop(signal.SIGKILL)
 
     before = stored_rows(server)
@@ -82,7 +83,7 @@ def test_kill_9_mid_job_then_restart_completes_every_job_once(launch, long_video
 def test_job_fails_after_max_attempts(launch, long_video: Path) -> None:
     server = launch(JOBS_MAX_ATTEMPTS="1", JOBS_CONCURRENCY="1")
     job_id = submit(server, long_video, pipeline_id="yolo")
-    wait_until(lambda: mid_job(server, [job_id]), 60, "the job part-way through")
+    poll_until(lambda: mid_job(server, [job_id]), 60, what="the job part-way through")
     server.stop(signal.SIGKILL)
 
     server = launch(JOBS_MAX_ATTEMPTS="1", JOBS_CONCURRENCY="1")
@@ -100,7 +101,7 @@ def test_job_fails_after_max_attempts(launch, long_video: Path) -> None:
 def test_sigterm_returns_running_job_to_queue_with_its_frames(launch, long_video: Path) -> None:
     server = launch(JOBS_CONCURRENCY="1")
     job_id = submit(server, long_video, pipeline_id="yolo")
-    wait_until(lambda: mid_job(server, [job_id]), 60, "the job part-way through")
+    poll_until(lambda: mid_job(server, [job_id]), 60, what="the job part-way through")
     stop_cleanly(server)
 
     ((state, attempts, done, _, count, _),) = stored_rows(server).values()

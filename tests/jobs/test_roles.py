@@ -11,9 +11,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from api.core.polling import poll_until
 from api.synthetic.scene import encode_jpeg, make_frames
 from tests.jobs.client import results, submit, wait_completed
-from tests.support.api_server import ApiServer, wait_until
+from tests.support.api_server import ApiServer
 
 pytestmark = pytest.mark.triton  # real API processes per role against the shared Triton
 
@@ -61,7 +62,7 @@ def test_jobs_work_without_streaming(launch, short_video: Path, setup: str) -> N
     server = launch(**env.get(setup, {}))
     if setup == "flag_off":
         server.set_flag(False)
-        wait_until(lambda: websocket_refused(server), 10, "the flag to turn streaming off")
+        poll_until(lambda: websocket_refused(server), 10, what="the flag to turn streaming off")
     else:
         assert websocket_refused(server)
     job_id = submit(server, short_video, pipeline_id="yolo", max_frames=4)

@@ -12,8 +12,9 @@ from typer.testing import CliRunner, Result
 
 from api.cli.drill_cmd import drill
 from api.cli.verify_cmd import verify
+from api.core.polling import poll_until
 from api.ops.probe import Endpoint, upgrade_status
-from tests.support.api_server import ApiServer, start_api, wait_until
+from tests.support.api_server import ApiServer, start_api
 
 FLIP_DEADLINE_S = 10.0
 
@@ -35,7 +36,7 @@ def set_streaming(server: ApiServer, on: bool) -> None:
     """Flip the server's own flag file and wait until new upgrades see it."""
     server.set_flag(on)
     want = 101 if on else 404
-    wait_until(lambda: upgrade(server) == want, FLIP_DEADLINE_S, f"upgrade answering {want}")
+    poll_until(lambda: upgrade(server) == want, FLIP_DEADLINE_S, what=f"upgrade answering {want}")
 
 
 def processes_mentioning(text: str) -> list[str]:

@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from api.core import processes
+from api.core.polling import poll_until
 from api.ops.drill import (
     FLIP_OFF,
     FLIP_ON,
@@ -26,7 +27,7 @@ from api.ops.drill import (
     VERIFY_ON_AGAIN,
 )
 from tests.ops.conftest import framegate, processes_mentioning, upgrade
-from tests.support.api_server import ApiServer, wait_until
+from tests.support.api_server import ApiServer
 
 pytestmark = pytest.mark.triton  # framegate drill starts the whole local stack
 
@@ -120,7 +121,7 @@ def test_drill_ctrl_c_while_starting_stops_everything(tmp_path: Path) -> None:
     process = _start_drill(data_dir)
     # Interrupt while Triton loads its models: `framegate up` and tritonserver both exist.
     backends = str(data_dir / "triton" / "backends")
-    wait_until(lambda: len(processes_mentioning(backends)) > 0, 60, "tritonserver to start")
+    poll_until(lambda: len(processes_mentioning(backends)) > 0, 60, what="tritonserver to start")
     code, stderr = _interrupt(process, signal.SIGINT)
     assert code == 130, stderr
     assert "drill interrupted" in stderr

@@ -32,11 +32,12 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from api.core.polling import poll_until
 from api.inference.pipelines import PIPELINES
 from api.streaming.protocol import max_message_bytes
 from api.synthetic.scene import encode_jpeg, make_frames
 from tests.fuzz.mutations import FRAME_ERRORS, REPLY, Message, Mutator
-from tests.support.api_server import ApiServer, wait_until
+from tests.support.api_server import ApiServer
 
 pytestmark = pytest.mark.triton
 
@@ -272,7 +273,7 @@ async def test_fuzzed_frames_and_messages_through_the_real_stack(triton, api_fac
     def sessions_left() -> float:
         return server.metrics()["framegate_stream_sessions_active"]
 
-    await asyncio.to_thread(wait_until, lambda: sessions_left() == 0, 60, "sessions released")
+    await asyncio.to_thread(poll_until, lambda: sessions_left() == 0, 60, what="sessions released")
     samples = server.metrics()
     for code, count in outcomes.endings.items():
         assert samples[f'framegate_stream_errors_total{{code="{code}"}}'] == count, code

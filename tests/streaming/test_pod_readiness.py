@@ -8,8 +8,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from api.core.polling import poll_until
 from tests.streaming.hung import frozen
-from tests.support.api_server import ApiServer, wait_until
+from tests.support.api_server import ApiServer
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.triton
@@ -32,7 +33,7 @@ def triton_ready_metric(server: ApiServer) -> float:
 
 def test_pod_probe_ready_while_triton_is_hung(api_factory, triton) -> None:
     server = api_factory()
-    wait_until(lambda: ready(server).status_code == 200, 60, "Triton ready through /ready")
+    poll_until(lambda: ready(server).status_code == 200, 60, what="Triton ready through /ready")
     with frozen(triton):
         pod = ready(server, scope="pod")
         service = ready(server)
@@ -44,7 +45,7 @@ def test_pod_probe_ready_while_triton_is_hung(api_factory, triton) -> None:
     assert service.json()["checks"]["flags"] is True and service.json()["checks"]["duckdb"]
     assert metric == 0
     # Triton back: /ready follows it again
-    wait_until(lambda: ready(server).status_code == 200, 60, "/ready once Triton answers")
+    poll_until(lambda: ready(server).status_code == 200, 60, what="/ready once Triton answers")
     assert triton_ready_metric(server) == 1
 
 
@@ -57,7 +58,7 @@ def test_pod_probe_ready_while_triton_is_down(api_factory) -> None:
     assert pod.status_code == 200, pod.text
     assert pod.json()["draining"] is False
     # what the background watch saw, without the probe asking Triton itself
-    wait_until(lambda: last_seen(server)["checked_at"] is not None, 30, "the Triton watch")
+    poll_until(lambda: last_seen(server)["checked_at"] is not None, 30, what="the Triton watch")
     assert last_seen(server)["ready"] is False
     assert service.status_code == 503
     assert service.json()["ready"] is False and service.json()["checks"]["triton"] is False

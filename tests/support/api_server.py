@@ -9,8 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.core import processes
+from api.core.polling import poll_until
 from api.flags.flagfile import set_streaming, write_default
 from tests.support.ports import free_port
 
@@ -76,16 +75,6 @@ class ApiServer:
         return self.process.returncode
 
 
-def wait_until(
-    condition: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.05
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(every_s)
-
-
 def start_api(
     triton_grpc: str, workdir: Path, *, uvicorn_log_level: str = "warning", **env: str
 ) -> ApiServer:
@@ -122,7 +111,7 @@ def start_api(
             return False
 
     try:
-        wait_until(healthy, 60, "API /health")
+        poll_until(healthy, 60, what="API /health")
     except BaseException:
         server.stop(signal.SIGKILL)
         raise

@@ -24,11 +24,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from api.core import processes
+from api.core.polling import poll_until
 from api.synthetic.scene import encode_jpeg, make_frames
 from api.synthetic.video import video_frames, write_video
 from api.triton_server.embedded import EmbeddedTriton, TritonPorts, server_env
 from tests.jobs.client import database, status, submit, wait_completed
-from tests.support.api_server import wait_until
 from tests.support.ports import free_port, free_ports
 
 pytestmark = pytest.mark.triton
@@ -94,7 +94,7 @@ class Up:
                 raise AssertionError(f"framegate up exited:\n{self.log()[-3000:]}")
             return answers(f"{self.http}/ready")
 
-        wait_until(ready, READY_S, "framegate up /ready", every_s=POLL_S)
+        poll_until(ready, READY_S, interval_s=POLL_S, what="framegate up /ready")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -198,12 +198,14 @@ def test_kill_9_of_up_leaves_no_triton_and_the_next_up_resumes_its_job(
     data_dir = tmp_path / "data"
     first = start_up(stacks, data_dir, "up-1.log")
     job_ids = [submit(first, long_video, pipeline_id="yolo") for _ in range(2)]  # type: ignore[arg-type]
-    wait_until(lambda: mid_job(first, job_ids), READY_S, "a job part-way through", every_s=0.05)
+    poll_until(
+        lambda: mid_job(first, job_ids), READY_S, interval_s=0.05, what="a job part-way through"
+    )
 
     assert first.process is not None
     first.process.kill()  # kill -9 of `framegate up` alone: none of its code runs after this
     first.process.wait(timeout=GONE_S)
-    wait_until(lambda: not on_data_dir(first.data_dir), GONE_S, "no Triton process left")
+    poll_until(lambda: not on_data_dir(first.data_dir), GONE_S, what="no Triton process left")
 
     second = start_up(stacks, data_dir, "up-2.log", triton=first.triton, port=first.port)
     assert "detections" in stream_until_result(second, jpeg, READY_S)
@@ -232,11 +234,11 @@ def test_kill_9_of_framegate_triton_leaves_no_triton(tmp_path: Path) -> None:
     )
     try:
         ready = f"http://127.0.0.1:{ports.http}/v2/health/ready"
-        wait_until(lambda: answers(ready), READY_S, "Triton ready", every_s=POLL_S)
+        poll_until(lambda: answers(ready), READY_S, interval_s=POLL_S, what="Triton ready")
         assert len(on_data_dir(data_dir)) > 2  # `framegate triton`, tritonserver, its stubs
         owner.kill()
         owner.wait(timeout=GONE_S)
-        wait_until(lambda: not on_data_dir(data_dir), GONE_S, "no Triton process left")
+        poll_until(lambda: not on_data_dir(data_dir), GONE_S, what="no Triton process left")
     finally:
         for process in [owner, *on_data_dir(data_dir)]:
             processes.kill(process)
@@ -268,7 +270,7 @@ def test_tritonserver_killed_under_up_is_restarted_and_streaming_resumes(
     restarted = up.tritonserver()
     assert restarted is not None and restarted.pid != killed.pid
     assert up.process.pid == api_pid and up.process.poll() is None  # the API never restarted
-    wait_until(lambda: not any(processes.alive(s) for s in stubs), GONE_S, "old stubs to exit")
+    poll_until(lambda: not any(processes.alive(s) for s in stubs), GONE_S, what="old stubs to exit")
     log = up.log()
     assert '"event": "triton exited"' in log and '"cause": "killed by SIGKILL"' in log
     assert '"event": "triton restarted"' in log
@@ -289,7 +291,9 @@ def test_up_replaces_a_server_an_earlier_run_left_on_its_data_dir(
         die_with_parent=True,
     )  # fmt: skip
     try:
-        wait_until(lambda: answers(f"{earlier.http_url}/v2/health/ready"), READY_S, "the orphan")
+        poll_until(
+            lambda: answers(f"{earlier.http_url}/v2/health/ready"), READY_S, what="the orphan"
+        )
         up = start_up(stacks, data_dir, "up.log", triton=ports)
         assert orphan.wait(timeout=GONE_S) is not None  # stopped by `up`, not by us
         assert "detections" in stream_until_result(up, jpeg, READY_S)

@@ -16,11 +16,13 @@ from openfeature.provider import AbstractProvider, Metadata
 
 from api.core.config import Settings
 from api.core.loop_audit import LoopAudit
+from api.core.polling import apoll_until
 from api.flags import FlagContext, FlagService, ProviderSpec
 from api.streaming.killswitch import KillSwitch
 from api.streaming.protocol import WS_1000_NORMAL_CLOSURE, ErrorCode
 from api.streaming.registry import SessionRegistry
 from api.streaming.session import StreamSession, Termination
+from tests.support.polling import seconds_until
 
 SESSIONS = 64
 EVALUATION_S = 0.2  # what one evaluation takes in the slow fakes (a flagd RPC, say)
@@ -160,16 +162,6 @@ def disabled(session: StreamSession) -> bool:
     return error is not None and error.code is ErrorCode.STREAMING_DISABLED
 
 
-async def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> float:
-    """Poll `condition` until true; the seconds it took. Fails the test at the deadline."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout_s:
-            pytest.fail(f"not within {timeout_s} s: {what}")
-        await asyncio.sleep(0.005)
-    return time.monotonic() - started
-
-
 async def test_sweep_evaluates_each_distinct_context_once_and_closes_all() -> None:
     registry = SessionRegistry(SESSIONS)
     sessions = make_sessions(registry, SESSIONS, shared_key)
@@ -235,13 +227,13 @@ async def test_change_during_a_sweep_leads_to_another_sweep_at_once() -> None:
     switch.start()
     try:
         switch.notify()
-        await wait_until(lambda: len(gate.pending) == 1, WAIT_S, "first sweep evaluating")
+        await apoll_until(lambda: len(gate.pending) == 1, WAIT_S, what="first sweep evaluating")
         switch.notify()  # the flag changed while that evaluation was in flight
         gate.pending[0].set_result(True)  # the first sweep saw the old value
-        await wait_until(lambda: len(gate.pending) == 2, WAIT_S, "a second sweep")
+        await apoll_until(lambda: len(gate.pending) == 2, WAIT_S, what="a second sweep")
         assert not session.terminated.done()
         gate.pending[1].set_result(False)
-        await wait_until(lambda: disabled(session), WAIT_S, "session closed")
+        await apoll_until(lambda: disabled(session), WAIT_S, what="session closed")
     finally:
         await switch.stop()
 
@@ -271,8 +263,8 @@ async def test_provider_event_closes_64_sessions_within_2s_off_the_loop() -> Non
     try:
         baseline = provider.calls
         await asyncio.to_thread(provider.turn_off)  # as a provider announces it: off the loop
-        took = await wait_until(
-            lambda: all(disabled(s) for s in sessions), WAIT_S, "all sessions closed"
+        took = await seconds_until(
+            lambda: all(disabled(s) for s in sessions), WAIT_S, what="all sessions closed"
         )
     finally:
         audit.uninstall()

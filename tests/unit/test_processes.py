@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from api.core import processes
-from tests.support.api_server import wait_until
+from api.core.polling import poll_until
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.triton  # real processes: the slow layer
@@ -138,7 +138,7 @@ def test_wait_gone_returns_the_processes_still_alive(start: Start) -> None:
 def test_a_tied_child_dies_when_its_parent_is_killed(start: Start) -> None:
     spawner, line = start(SPAWNER, "tied")
     spawner.kill()  # SIGKILL: no handler, no finally, nothing of ours runs
-    wait_until(lambda: gone(int(line)), DEADLINE_S, "the tied child to die with its parent")
+    poll_until(lambda: gone(int(line)), DEADLINE_S, what="the tied child to die with its parent")
 
 
 def test_an_untied_child_outlives_its_killed_parent(start: Start) -> None:
@@ -214,13 +214,13 @@ def test_a_port_in_time_wait_is_free() -> None:
     accepted.close()  # the server side closes first: its end of the connection enters TIME_WAIT
     client.close()
     server.close()
-    wait_until(
+    poll_until(
         lambda: any(
             c.laddr.port == port and c.status == psutil.CONN_TIME_WAIT
             for c in psutil.net_connections(kind="tcp")
         ),
         DEADLINE_S,
-        "a TIME_WAIT socket on the port",
+        what="a TIME_WAIT socket on the port",
     )
     assert not processes.port_in_use("127.0.0.1", port)
     processes.require_free("127.0.0.1", port, "API")

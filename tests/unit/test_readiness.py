@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from api.core.config import Settings
+from api.core.polling import poll_until
 from api.main import create_app, drain
 
 JPEG = b"\xff\xd8" + b"\x00" * 64 + b"\xff\xd9"
@@ -69,13 +69,6 @@ def client() -> Iterator[Callable[..., TestClient]]:
     yield make
     for made in clients:
         made.__exit__(None, None, None)
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)  # polling interval of a deadline-bounded wait
 
 
 def pod_ready(client: TestClient) -> int:
@@ -158,9 +151,9 @@ def test_drain_answers_frames_at_inference_then_closes_1012(client) -> None:
     app = client(held)
     with app.websocket_connect(STREAM) as ws:
         ws.send_bytes(JPEG)
-        wait_until(lambda: held.started == 1, "the frame at inference")
+        poll_until(lambda: held.started == 1, 10, what="the frame at inference")
         draining = app.portal.start_task_soon(drain, app.app)
-        wait_until(lambda: pod_ready(app) == 503, "the pod to turn unready")
+        poll_until(lambda: pod_ready(app) == 503, 10, what="the pod to turn unready")
 
         with app.websocket_connect(STREAM) as refused:  # a new stream during the drain
             expect_close(refused, 1012)
@@ -181,7 +174,7 @@ def test_drain_answers_dropped_what_inference_never_answers(client) -> None:
     app = client(held, shutdown_timeout_s=0.5)
     with app.websocket_connect(STREAM) as ws:
         ws.send_bytes(JPEG)
-        wait_until(lambda: held.started == 1, "the frame at inference")
+        poll_until(lambda: held.started == 1, 10, what="the frame at inference")
         draining = app.portal.start_task_soon(drain, app.app)
 
         assert json.loads(ws.receive_text()) == {"frame_index": 0, "dropped": True}

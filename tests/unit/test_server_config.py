@@ -15,8 +15,8 @@ from fastapi import FastAPI, WebSocket
 from websockets.sync.client import connect
 
 from api.core.loop_audit import LoopAudit
+from api.core.polling import poll_until
 from api.core.server import server_config
-from tests.support.api_server import wait_until
 from tests.support.ports import free_port
 
 FRAME = os.urandom(48_000)  # like a JPEG: incompressible
@@ -50,7 +50,7 @@ def serving(config: uvicorn.Config) -> Iterator[LoopAudit]:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: server.started, 20, "uvicorn started")
+        poll_until(lambda: server.started, 20, what="uvicorn started")
         yield audit
     finally:
         server.should_exit = True

@@ -15,13 +15,13 @@ from fastapi import FastAPI, WebSocket
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from api.core.polling import poll_until
 from api.core.server import server_config
 from api.streaming.protocol import (
     TRANSPORT_MIN_MESSAGE_BYTES,
     WS_1009_MESSAGE_TOO_BIG,
     max_message_bytes,
 )
-from tests.support.api_server import wait_until
 from tests.support.ports import free_port
 
 MIB = 1024 * 1024
@@ -50,7 +50,7 @@ def serving(max_frame_bytes: int) -> Iterator[int]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: server.started, 20, "uvicorn started")
+        poll_until(lambda: server.started, 20, what="uvicorn started")
         yield port
     finally:
         server.should_exit = True

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from api.core.polling import poll_until
 from api.triton_server.embedded import TritonStartError
 from api.triton_server.supervisor import Backoff, TritonSupervisor, describe_exit
-from tests.support.api_server import wait_until
 
 DEADLINE_S = 30.0
 FAST = Backoff(initial_s=0.01, max_s=0.04, reset_after_s=3600)
@@ -94,7 +94,7 @@ def logged() -> Iterator[Records]:
 def test_a_server_that_exits_is_restarted(supervised, logged: Records) -> None:
     supervisor, triton = supervised
     triton.crash(-9)
-    wait_until(lambda: supervisor.restarts == 1, DEADLINE_S, "a restart")
+    poll_until(lambda: supervisor.restarts == 1, DEADLINE_S, what="a restart")
     assert triton.running and triton.pid == 1002
     assert logged.events == ["triton exited", "triton restarted"]
     assert logged.named("triton exited")[0].cause == "killed by SIGKILL"
@@ -104,7 +104,7 @@ def test_failed_restarts_are_retried_with_a_growing_delay(supervised, logged: Re
     supervisor, triton = supervised
     triton.failures_left = 3
     triton.crash(1)
-    wait_until(lambda: supervisor.restarts == 1, DEADLINE_S, "a restart after three failures")
+    poll_until(lambda: supervisor.restarts == 1, DEADLINE_S, what="a restart after three failures")
     assert triton.starts == 1 + 4
     failed = logged.named("triton restart failed")
     assert [r.retry_in_s for r in failed] == [0.02, 0.04, 0.04]  # doubling, capped
@@ -117,7 +117,7 @@ def test_stop_ends_a_restart_in_progress() -> None:
     supervisor.start()
     triton.block_start = threading.Event()
     triton.crash()
-    wait_until(lambda: triton.starts == 2, DEADLINE_S, "the restart to begin")
+    poll_until(lambda: triton.starts == 2, DEADLINE_S, what="the restart to begin")
     supervisor.stop()
     assert not triton.running and supervisor.restarts == 0
 

@@ -26,13 +26,13 @@ from websockets.sync.client import connect
 from websockets.typing import Origin
 
 from api.core import processes
+from api.core.polling import poll_until
 from api.synthetic.scene import Frame, make_frames
 from tests.support.api_server import (
     ApiServer,
     assert_loop_never_blocked,
     start_api,
     stop_all,
-    wait_until,
 )
 from tests.web.media import write_y4m
 from tests.web.stack import UpStack, start_up
@@ -75,7 +75,9 @@ def set_streaming(server: ApiServer, on: bool) -> None:
     """Flip the flag file and wait until the server answers upgrades accordingly."""
     server.set_flag(on)
     expected = 101 if on else 404
-    wait_until(lambda: upgrade_status(server.ws()) == expected, 15, f"upgrades answered {expected}")
+    poll_until(
+        lambda: upgrade_status(server.ws()) == expected, 15, what=f"upgrades answered {expected}"
+    )
 
 
 def stream_attempts(server: ApiServer) -> float:

@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 
 from api.core import processes
+from api.core.polling import poll_until
 from api.flags.flagfile import DEFAULT_FILE_NAME
 from api.triton_server.embedded import TritonPorts
-from tests.support.api_server import ApiServer, wait_until
+from tests.support.api_server import ApiServer
 from tests.support.ports import free_port, free_ports
 
 FRAMEGATE = Path(sys.executable).with_name("framegate")  # the installed entry point
@@ -85,7 +86,7 @@ def start_up(workdir: Path, **env: str) -> UpStack:
         return _answers(f"{stack.http}/ready")
 
     try:
-        wait_until(ready, READY_S, "framegate up /ready", every_s=0.5)
+        poll_until(ready, READY_S, interval_s=0.5, what="framegate up /ready")
     except BaseException:
         stack.stop(signal.SIGKILL, timeout_s=5)
         raise

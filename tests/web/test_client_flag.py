@@ -8,7 +8,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.api_server import ApiServer, wait_until
+from api.core.polling import poll_until
+from tests.support.api_server import ApiServer
 from tests.web.conftest import (
     REFUSED_UPGRADE,
     RESULTS_ABOVE,
@@ -33,7 +34,7 @@ def assert_no_reconnection(web: WebPage, server: ApiServer, since: float, socket
     """For NO_RETRY_WINDOW_S after `since` (a monotonic time), the server sees no upgrade (its
     handshake and session counters stay still) and the page opens no WebSocket beyond
     `sockets`."""
-    wait_until(lambda: sessions_active(server) == 0, NO_RETRY_WINDOW_S, "the session to end")
+    poll_until(lambda: sessions_active(server) == 0, NO_RETRY_WINDOW_S, what="the session to end")
     before = stream_attempts(server)
     while time.monotonic() < since + NO_RETRY_WINDOW_S:
         assert stream_attempts(server) == before, "the server saw a reconnection attempt"
