@@ -35,6 +35,9 @@ MATRIX = (
     "long-names",
 )
 KUBE_VERSIONS = ("1.29.0", "1.34.0")  # the oldest and newest Kubernetes the chart supports
+# libyaml's parser with PyYAML's safe constructor: the same objects, and several times faster
+# than the pure-Python parser over the thousands of rendered documents.
+YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Manifest = dict[str, Any]
 
@@ -84,7 +87,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def load_values(case: str) -> dict[str, Any]:
-    loaded = yaml.safe_load((VALUES_DIR / f"{case}.yaml").read_text())
+    loaded = yaml.load((VALUES_DIR / f"{case}.yaml").read_text(), Loader=YamlLoader)
     assert isinstance(loaded, dict), f"{case}.yaml must hold a mapping"
     return loaded
 
@@ -96,7 +99,7 @@ def parse_manifests(by_template: dict[str, str]) -> tuple[list[Manifest], str]:
         if path.endswith("NOTES.txt"):
             notes = text
             continue
-        objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+        objects.extend(doc for doc in yaml.load_all(text, Loader=YamlLoader) if doc)
     return objects, notes
 
 

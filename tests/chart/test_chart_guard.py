@@ -6,10 +6,10 @@ import copy
 
 import helm_python
 import jsonschema
-import kubernetes_validate
 import pytest
 
 from tests.chart.test_chart_render import BUILTIN_API_GROUPS
+from tests.support import kube_schema
 
 GUARD = {"guard": {"enabled": True}}
 PROMETHEUS = {
@@ -255,7 +255,7 @@ def test_guard_objects_validate(chart_dir, render, custom_schemas, case_name, k8
 
     for obj in render(overrides=values).objects:
         if obj["apiVersion"] in BUILTIN_API_GROUPS:
-            kubernetes_validate.validate(obj, k8s, strict=True)
+            kube_schema.validate(obj, k8s, strict=True)
         else:
             jsonschema.Draft7Validator(
                 custom_schemas[f"{obj['apiVersion']}/{obj['kind']}"]

@@ -9,6 +9,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
+from tests.support import kube_schema
+
 BUILTIN_API_GROUPS = (
     "v1",
     "apps/v1",
@@ -34,7 +36,7 @@ def test_objects_validate_against_kubernetes_schemas(render, case, kube_version)
         if obj["apiVersion"] not in BUILTIN_API_GROUPS:
             continue
         try:
-            kubernetes_validate.validate(obj, kube_version, strict=True)
+            kube_schema.validate(obj, kube_version, strict=True)
         except kubernetes_validate.ValidationError as exc:
             pytest.fail(f"{obj['kind']}/{obj['metadata']['name']}: {exc.message} at {exc.path}")
 

@@ -4,8 +4,9 @@ checksums, image digests, Triton's GPU scheduling and engine cache, HPA toggles,
 from __future__ import annotations
 
 import helm_python
-import kubernetes_validate
 import pytest
+
+from tests.support import kube_schema
 
 DIGEST = "sha256:" + "ab" * 32
 RECREATE = {"type": "Recreate"}
@@ -45,7 +46,7 @@ def test_every_deployment_strategy_is_valid_for_recreate_overrides(render):
         strategy = obj["spec"]["strategy"]
         if strategy["type"] == "Recreate":
             assert "rollingUpdate" not in strategy, obj["metadata"]["name"]
-        kubernetes_validate.validate(obj, "1.32.0", strict=True)
+        kube_schema.validate(obj, "1.32.0", strict=True)
     assert rendered.workload("jobs")["spec"]["strategy"] == RECREATE  # the single writer
 
 
