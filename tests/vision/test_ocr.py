@@ -101,6 +101,7 @@ def test_read_matches_rapidocr(rapidocr, images: list[np.ndarray], reads: list[l
     assert same / total >= 0.95
 
 
+@pytest.mark.triton  # the slow layer: OCR over the whole 30-frame data set
 def test_read_batch_matches_read(
     engine: ocr.OcrEngine, images: list[np.ndarray], reads: list[list[dict]]
 ) -> None:
@@ -114,6 +115,7 @@ def test_read_batch_matches_read(
     assert same / total >= 0.95
 
 
+@pytest.mark.triton  # the slow layer: OCR over the whole 30-frame data set
 def test_plates_are_read_exactly(frames: list[Frame], reads: list[list[dict]]) -> None:
     signs = [
         (s.text, {r["text"].replace(" ", "") for r in read})
