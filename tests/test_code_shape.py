@@ -6,7 +6,6 @@ first statement after the docstring); elsewhere the whole `def`, decorators excl
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 from tests.import_graph import REPO_ROOT
 
