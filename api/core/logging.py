@@ -1,7 +1,7 @@
 """JSON lines logging: one object per record, with `extra` fields (session_id, pipeline_id...).
 
 One rule: every logger of the package is `framegate` or under it (`framegate.flags`,
-`framegate.stream`...; never `__name__`, tests/unit/test_logging_config.py enforces it), so this
+`framegate.stream`...; never `__name__`, tests/core/test_logging.py enforces it), so this
 one configuration reaches them all. The OpenFeature SDK's `openfeature` tree shares the handler
 from WARNING up: provider errors surface there, its DEBUG is a line per file poll.
 

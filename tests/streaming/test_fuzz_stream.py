@@ -157,7 +157,7 @@ class SessionRun:
         assert expected != REPLY
         if expected == "message_too_big":
             # The limit exactly, then the rest: the transport refuses the message on the second
-            # fragment, after everything was written (see tests/unit/test_server_message_limit).
+            # fragment, after everything was written (see tests/core/test_server_message_limit).
             data = end.payload
             await self._send(ws, [data[:MAX_MESSAGE_BYTES], data[MAX_MESSAGE_BYTES:]])
             await self._expect_close(ws, 1009)

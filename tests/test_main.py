@@ -14,7 +14,7 @@ from starlette.testclient import WebSocketDenialResponse
 from api.core.config import Settings
 from api.flags.context import FlagContext
 from api.main import create_app
-from tests.unit.test_router_errors import JPEG, RESULT, ScriptedInference
+from tests.support.fakes import JPEG, RESULT, ScriptedInference
 
 
 class FakeFlags:

@@ -3,42 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from prometheus_client import REGISTRY
 
-from api.inference.batcher import FrameExpired
-from api.inference.errors import PipelineFailure
-from api.inference.triton_client import InferenceUnavailable
+from api.inference.errors import FrameExpired, InferenceUnavailable, PipelineFailure
 from api.streaming.protocol import ErrorCode
 from api.streaming.session import SessionLimits, StreamSession
-
-
-class Harness:
-    def __init__(self) -> None:
-        self.sent: list[dict] = []
-        self.calls: list[bytes] = []
-        self.pending: list[asyncio.Future[dict]] = []
-
-    async def infer(self, frame: bytes, received: float) -> dict:
-        self.calls.append(frame)
-        future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
-        self.pending.append(future)
-        return await future
-
-    async def send(self, message: str) -> None:
-        self.sent.append(json.loads(message))
-
-    def finish(self, i: int, error: Exception | None = None) -> None:
-        if error:
-            self.pending[i].set_exception(error)
-        else:
-            self.pending[i].set_result({"detections": [], "call": i})
-
-
-async def settle() -> None:
-    for _ in range(10):
-        await asyncio.sleep(0)
+from tests.support.fakes import Harness, settle
 
 
 async def test_newer_frame_replaces_the_waiting_one_before_any_inference() -> None:

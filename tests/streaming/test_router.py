@@ -19,30 +19,7 @@ from starlette.websockets import WebSocketDisconnect
 from api.core.config import Settings
 from api.inference.errors import InferenceUnavailable, PipelineFailure
 from api.main import create_app
-
-JPEG = b"\xff\xd8" + b"\x00" * 64 + b"\xff\xd9"
-RESULT = {"detections": []}
-
-
-class ScriptedInference:
-    """Answers each frame with the next outcome of `script` (an exception is raised)."""
-
-    def __init__(self, script: Callable[[int], dict | Exception]) -> None:
-        self.script = script
-        self.calls = 0
-
-    async def infer(self, pipeline_id: str, frame: bytes, received: float | None = None) -> dict:
-        outcome = self.script(self.calls)
-        self.calls += 1
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    async def readiness(self) -> dict[str, bool]:
-        return {"triton": True}
-
-    async def close(self) -> None:
-        return None
+from tests.support.fakes import JPEG, RESULT, ScriptedInference
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 from api.streaming.protocol import ErrorCode, StreamError
 from api.streaming.session import SessionState, SessionStateError, StreamSession, Termination
-from tests.unit.test_session import Harness, settle
+from tests.support.fakes import Harness, settle
 
 BYE = Termination(1012, "server shutting down")
 
