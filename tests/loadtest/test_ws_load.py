@@ -175,7 +175,11 @@ async def test_connection_dropped_without_close_frame_is_connection_lost() -> No
 async def test_garbage_replies_are_protocol_violations() -> None:
     report = await run_fake(reply_each(lambda i: "not json"), sessions=1, drain_timeout_s=0.1)
     assert report["protocol_violations"] == 5
-    assert report["warnings"] == ["5 reply(ies) broke the protocol"]
+    # The generator's own warnings (its CPU, its send schedule) depend on how busy this machine
+    # is; the replies' warning is the one under test, and it comes after them.
+    assert report["warnings"][len(report["generator"]["warnings"]) :] == [
+        "5 reply(ies) broke the protocol"
+    ]
     assert_counts_add_up(report)
 
 
