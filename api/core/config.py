@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(8, ge=1)  # at most every pipeline's max_batch_size
     batch_max_delay_ms: float = Field(5.0, ge=0)
     batch_max_inflight: int = Field(2, ge=1)
+    # With a latency budget: share of the round trip before the end of the oldest batch at which
+    # one more may go, so a freed model instance finds work queued (0 = never beyond max_inflight).
+    batch_handover: float = Field(0.2, ge=0, lt=1)
 
     # Flags
     flag_provider: FlagProviderName = FlagProviderName.FILE

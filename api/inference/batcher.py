@@ -25,6 +25,11 @@ from api.inference.latency_budget import LatencyBudget
 # The window's floor: one frame per batch slot keeps a server's parallel instances busy, but no
 # more than this, or a setup with hundreds of slots (one request per frame) escapes the budget.
 MIN_WINDOW = 4
+# Hand-over (with a budget): once the oldest batch at Triton has been out for all but this share
+# of the smoothed round trip, one batch beyond max_inflight may go, so the model instance it
+# frees finds its next batch already queued instead of idling through the gateway's turnaround.
+# Sent any earlier it would wait behind a whole model run (docs/BENCHMARKS.md, issue 10).
+HANDOVER = 0.2
 
 InferBatch = Callable[[list[bytes]], Awaitable[list[dict]]]
 BatchObserver = Callable[[int, float], None]  # (batch size, seconds at Triton)
@@ -55,9 +60,12 @@ class MicroBatcher:
         max_inflight: int = 2,
         observer: BatchObserver | None = None,
         latency_budget_s: float | None = None,
+        handover: float = HANDOVER,
     ) -> None:
-        if max_size < 1 or max_inflight < 1 or max_delay_s < 0:
-            raise ValueError("max_size and max_inflight must be >= 1 and max_delay_s >= 0")
+        if max_size < 1 or max_inflight < 1 or max_delay_s < 0 or not 0 <= handover < 1:
+            raise ValueError(
+                "max_size and max_inflight must be >= 1, max_delay_s >= 0, 0 <= handover < 1"
+            )
         self.budget = (
             LatencyBudget(latency_budget_s, max_size * max_inflight, min(max_inflight, MIN_WINDOW))
             if latency_budget_s
@@ -67,6 +75,8 @@ class MicroBatcher:
         self._max_size = max_size
         self._max_delay_s = max_delay_s
         self._max_inflight = max_inflight
+        self._handover = handover
+        self._sent_at: dict[int, float] = {}  # batches at Triton: id -> time sent
         self._observer = observer
         self._pending: list[_Item] = []
         self._batches_inflight = 0
@@ -109,14 +119,29 @@ class MicroBatcher:
         """Frames the next batch may carry now (0: wait for a batch to come back). With a budget
         the window bounds every frame at Triton, job frames too: a big job batch would otherwise
         hold the cores while live frames expire behind it."""
-        if self._batches_inflight >= self._max_inflight:
-            return 0
         if self.budget is None:
-            return self._max_size
+            return self._max_size if self._batches_inflight < self._max_inflight else 0
         # Spread the window over the slots: on CPU instances parallelism comes from requests side
         # by side, and one batch taking the whole window would leave the others idle.
         per_slot = -(-self.budget.window // self._max_inflight)
-        return min(self._max_size, per_slot, self.budget.window - self._frames_inflight)
+        if self._batches_inflight < self._max_inflight:
+            return min(self._max_size, per_slot, self.budget.window - self._frames_inflight)
+        if self._batches_inflight == self._max_inflight and self._until_handover() == 0.0:
+            return min(self._max_size, per_slot)  # the share of the batch about to come back
+        return 0
+
+    def _until_handover(self) -> float | None:
+        """Seconds until a batch beyond max_inflight may go (None: not while this many are out)."""
+        budget = self.budget
+        if (
+            budget is None
+            or budget.smoothed_s is None
+            or self._handover == 0
+            or self._batches_inflight != self._max_inflight
+        ):
+            return None
+        due = min(self._sent_at.values()) + budget.smoothed_s * (1 - self._handover)
+        return max(due - time.monotonic(), 0.0)
 
     async def _dispatch(self) -> None:
         while True:
@@ -182,8 +207,11 @@ class MicroBatcher:
             if not self._pending:
                 return room
             self._freed.clear()
+            waits = [
+                t for t in (self._until_next_expiry(), self._until_handover()) if t is not None
+            ]
             try:
-                await asyncio.wait_for(self._freed.wait(), self._until_next_expiry())
+                await asyncio.wait_for(self._freed.wait(), min(waits) if waits else None)
             except TimeoutError:
                 continue
 
@@ -214,15 +242,20 @@ class MicroBatcher:
         self._pending = kept
 
     def _start(self, batch: list[_Item]) -> None:
+        # A hand-over batch goes beyond the slots on purpose: its coming back in time says
+        # nothing about room to grow the window.
+        handover = self._batches_inflight >= self._max_inflight
         self._batches_inflight += 1
         self._frames_inflight += len(batch)
-        window_full = self.budget is not None and self._frames_inflight >= self.budget.window
-        task = asyncio.create_task(self._send(batch, window_full))
+        window_full = (
+            self.budget is not None and not handover and self._frames_inflight >= self.budget.window
+        )
+        self._sent_at[id(batch)] = sent_at = time.monotonic()
+        task = asyncio.create_task(self._send(batch, window_full, sent_at))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, batch: list[_Item], window_full: bool) -> None:
-        sent_at = time.monotonic()
+    async def _send(self, batch: list[_Item], window_full: bool, sent_at: float) -> None:
         try:
             results = await self._infer_checked(batch)
             if self.budget is not None:
@@ -234,6 +267,7 @@ class MicroBatcher:
             _fail(batch, exc)
             return
         finally:
+            del self._sent_at[id(batch)]
             self._batches_inflight -= 1
             self._frames_inflight -= len(batch)
             self._freed.set()

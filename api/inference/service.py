@@ -64,6 +64,7 @@ class InferenceService:
             max_inflight=settings.batch_max_inflight,
             observer=observe,
             latency_budget_s=_latency_budget_s(settings),
+            handover=settings.batch_handover,
         )
 
     async def infer(self, pipeline_id: str, frame: bytes, received: float | None = None) -> dict:
