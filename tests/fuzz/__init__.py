@@ -1,5 +1,5 @@
 """Fuzzing as tests: seeded mutations of the stream's inputs (mutations.py) and hypothesis
-settings shared by the property tests (tests/unit/test_*_properties.py, tests/fuzz/)."""
+settings shared by the property tests (tests/*/test_*_properties.py, tests/fuzz/)."""
 
 from __future__ import annotations
 

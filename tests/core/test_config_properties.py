@@ -1,7 +1,7 @@
 """Settings (api/core/config.py) under any environment: every value of every variable either
 loads or is refused with a pydantic ValidationError whose one-line description names the
 variable; never another exception, and never settings that load and then fail where they are
-used. Properties only: the rules themselves are tests/unit/test_config.py's."""
+used. Properties only: the rules themselves are tests/core/test_config.py's."""
 
 from __future__ import annotations
 
