@@ -1,9 +1,10 @@
 """Every way inference can fail, in one place: the exceptions the inference boundary raises and
-the per-frame error codes a frame's result may carry."""
+the per-frame error codes a frame's result may carry (defined with the framing rule in
+api/frame_errors.py, which the models inside Triton import too)."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from api.frame_errors import FrameErrorCode
 
 
 class InferenceUnavailable(RuntimeError):
@@ -23,11 +24,10 @@ class FrameExpired(Exception):
     """The frame could no longer be answered within the latency budget; it was never sent."""
 
 
-class FrameErrorCode(StrEnum):
-    """Codes of a per-frame error result `{"error": CODE, "detail": ...}`: the frame failed, the
-    session goes on."""
-
-    CORRUPT_JPEG = "corrupt_jpeg"  # passed the framing check, could not be decoded
-    CORRUPT_FRAME = "corrupt_frame"  # a video frame that could not be read
-    MISSING_FRAME = "missing_frame"
-    PIPELINE_FAILURE = "pipeline_failure"  # Triton failed this frame (alone, after splitting)
+__all__ = [
+    "BatcherClosed",
+    "FrameErrorCode",
+    "FrameExpired",
+    "InferenceUnavailable",
+    "PipelineFailure",
+]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import cv2
 
+from api.frame_errors import FrameErrorCode
+
 END_OF_STREAM_FAILURES = 8
 JPEG_QUALITY = 90
 
@@ -37,14 +39,18 @@ class SampledFrame:
     jpeg: bytes | None  # None: the frame could not be decoded or encoded
     error: dict | None = None  # the per-frame result to store instead of inference
 
+    @classmethod
+    def failed(cls, index: int, code: FrameErrorCode, detail: str) -> SampledFrame:
+        return cls(index, None, frame_error(code, index, detail))
+
 
 def sampled_indices(total: int, stride: int, max_frames: int | None) -> range:
     """Source frame numbers to process: every `stride`-th frame from 0, at most `max_frames`."""
     return range(0, total, stride)[:max_frames]
 
 
-def frame_error(code: str, index: int, detail: str) -> dict:
-    return {"error": code, "detail": f"frame {index}: {detail}"}
+def frame_error(code: FrameErrorCode, index: int, detail: str) -> dict:
+    return {"error": code.value, "detail": f"frame {index}: {detail}"}
 
 
 def _open(path: Path) -> cv2.VideoCapture:
@@ -115,17 +121,17 @@ class FrameReader:
             if index < target:
                 continue
             if not ok:
-                return SampledFrame(index, None, frame_error("corrupt_frame", index, "undecodable"))
+                return SampledFrame.failed(index, FrameErrorCode.CORRUPT_FRAME, "undecodable")
             return self._encode(index)
-        return SampledFrame(target, None, frame_error("missing_frame", target, "not in the video"))
+        return SampledFrame.failed(target, FrameErrorCode.MISSING_FRAME, "not in the video")
 
     def _encode(self, index: int) -> SampledFrame:
         ok, image = self._capture.retrieve()
         if not ok or image is None:
-            return SampledFrame(index, None, frame_error("corrupt_frame", index, "undecodable"))
+            return SampledFrame.failed(index, FrameErrorCode.CORRUPT_FRAME, "undecodable")
         ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self._quality])
         if not ok:
-            return SampledFrame(index, None, frame_error("corrupt_frame", index, "JPEG encoding"))
+            return SampledFrame.failed(index, FrameErrorCode.CORRUPT_FRAME, "JPEG encoding")
         return SampledFrame(index, buffer.tobytes())
 
     def close(self) -> None:

@@ -9,6 +9,8 @@ import json
 from enum import StrEnum
 from typing import Any
 
+from api.frame_errors import framing_problem
+
 WS_1000_NORMAL_CLOSURE = 1000
 WS_1001_GOING_AWAY = 1001
 WS_1008_POLICY_VIOLATION = 1008
@@ -22,9 +24,6 @@ WS_1013_TRY_AGAIN_LATER = 1013
 # client retries 1012 with backoff. Not an HTTP 503 denial: a browser sees any refused upgrade as
 # 1006, which the web client cannot tell from a disabled endpoint.
 SHUTDOWN_REASON = "server shutting down"
-
-JPEG_SOI = b"\xff\xd8"
-JPEG_EOI = b"\xff\xd9"
 
 # RFC 6455 §5.5: a close frame carries at most 125 bytes, the 2-byte code included.
 MAX_CLOSE_REASON_BYTES = 123
@@ -91,19 +90,15 @@ def close_reason(detail: str) -> str:
 
 def validate_frame(data: bytes, max_bytes: int) -> None:
     """Cheap structural checks in a fixed order (empty → size → SOI → EOI); no decoding here,
-    the pipeline decodes inside Triton."""
-    if not data:
-        raise StreamError(ErrorCode.INVALID_FRAME, "frame is empty")
-    if len(data) > max_bytes:
+    the pipeline decodes inside Triton. The framing rule is the one the models apply
+    (api/frame_errors.py); only the size limit is the gateway's own."""
+    if data and len(data) > max_bytes:
         raise StreamError(
             ErrorCode.FRAME_TOO_LARGE, f"frame is {len(data)} bytes; the limit is {max_bytes} bytes"
         )
-    if not data.startswith(JPEG_SOI):
-        raise StreamError(
-            ErrorCode.INVALID_FRAME, "frame is not a JPEG (missing FF D8 start marker)"
-        )
-    if not data.endswith(JPEG_EOI):
-        raise StreamError(ErrorCode.INVALID_FRAME, "JPEG is truncated (missing FF D9 end marker)")
+    problem = framing_problem(data)
+    if problem is not None:
+        raise StreamError(ErrorCode.INVALID_FRAME, problem[1])
 
 
 def _dump(message: dict[str, Any]) -> str:

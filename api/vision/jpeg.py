@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-SOI = b"\xff\xd8"
-EOI = b"\xff\xd9"
+from api.frame_errors import FrameErrorCode, framing_problem
+
 MIN_SIDE = 16
 MAX_SIDE = 4096
 
@@ -17,13 +17,13 @@ _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD
 class FrameError(ValueError):
     """A frame that cannot be processed; `code` is a stable machine-readable reason."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: FrameErrorCode, detail: str) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
 
     def as_result(self) -> dict[str, str]:
-        return {"error": self.code, "detail": self.detail}
+        return {"error": self.code.value, "detail": self.detail}
 
 
 def jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
@@ -53,23 +53,20 @@ def jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
 
 def check_jpeg(data: bytes) -> tuple[int, int]:
     """Validate framing and size before any pixel work; returns (width, height)."""
-    if not data:
-        raise FrameError("empty_frame", "frame is empty")
-    if not data.startswith(SOI):
-        raise FrameError("not_jpeg", "frame is not a JPEG (missing FF D8 start marker)")
-    if not data.rstrip(b"\x00").endswith(EOI):
-        raise FrameError("truncated_jpeg", "JPEG is truncated (missing FF D9 end marker)")
+    problem = framing_problem(data)  # the gateway's rule too: one framing check
+    if problem is not None:
+        raise FrameError(*problem)
     size = jpeg_dimensions(data)
     if size is None:
-        raise FrameError("corrupt_jpeg", "JPEG has no readable frame header")
+        raise FrameError(FrameErrorCode.CORRUPT_JPEG, "JPEG has no readable frame header")
     width, height = size
     if min(width, height) < MIN_SIDE:
         raise FrameError(
-            "image_too_small", f"image is {width}x{height}; minimum side is {MIN_SIDE}"
+            FrameErrorCode.IMAGE_TOO_SMALL, f"image is {width}x{height}; minimum side is {MIN_SIDE}"
         )
     if max(width, height) > MAX_SIDE:
         raise FrameError(
-            "image_too_large", f"image is {width}x{height}; maximum side is {MAX_SIDE}"
+            FrameErrorCode.IMAGE_TOO_LARGE, f"image is {width}x{height}; maximum side is {MAX_SIDE}"
         )
     return width, height
 
@@ -80,7 +77,7 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     check_jpeg(data)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise FrameError("corrupt_jpeg", "JPEG could not be decoded")
+        raise FrameError(FrameErrorCode.CORRUPT_JPEG, "JPEG could not be decoded")
     return image
 
 

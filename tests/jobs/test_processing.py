@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.inference.triton_client import InferenceUnavailable, PipelineFailure
-from api.jobs.frames import SampledFrame, frame_error
+from api.inference.errors import FrameErrorCode, InferenceUnavailable, PipelineFailure
+from api.jobs.frames import SampledFrame
 from api.jobs.processing import infer_chunk
 
 
@@ -23,7 +23,7 @@ class FakeInference:
 
 FRAMES = [
     SampledFrame(0, b"a"),
-    SampledFrame(2, None, frame_error("corrupt_frame", 2, "undecodable")),
+    SampledFrame.failed(2, FrameErrorCode.CORRUPT_FRAME, "undecodable"),
     SampledFrame(4, b"bad"),
 ]
 
