@@ -273,7 +273,7 @@ def _measure_level(
 ) -> Measurement:
     from tritonclient.utils import InferenceServerException
 
-    from api.inference.triton_client import InferenceUnavailable, PipelineFailure
+    from api.inference.errors import InferenceUnavailable, PipelineFailure
     from api.loadtest.triton_direct import measure_triton
 
     measuring = measure_triton(url, model, jpegs, batch, level, duration, monitor=monitor)

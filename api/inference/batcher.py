@@ -35,7 +35,7 @@ InferBatch = Callable[[list[bytes]], Awaitable[list[dict]]]
 BatchObserver = Callable[[int, float], None]  # (batch size, seconds at Triton)
 
 
-__all__ = ["BatcherClosed", "FrameExpired", "MicroBatcher"]
+__all__ = ["MicroBatcher"]  # its errors live in api.inference.errors
 
 
 @dataclass

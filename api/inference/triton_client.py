@@ -24,7 +24,7 @@ INPUT = FRAMES.name  # every pipeline model's tensors (api/pipelines_spec.py)
 OUTPUT = RESULTS.name
 
 
-__all__ = ["InferenceUnavailable", "PipelineFailure", "TritonClient"]
+__all__ = ["TritonClient"]  # its errors live in api.inference.errors
 
 
 class TritonClient:

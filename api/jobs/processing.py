@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
-from api.inference.triton_client import InferenceUnavailable, PipelineFailure
+from api.inference.errors import InferenceUnavailable, PipelineFailure
 from api.jobs.frames import FrameReader, SampledFrame
 
 FrameResult = tuple[int, dict]  # (source frame number, result)

@@ -20,8 +20,7 @@ from pathlib import Path
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from api.core.config import Settings
-from api.inference.batcher import BatcherClosed
-from api.inference.triton_client import InferenceUnavailable
+from api.inference.errors import BatcherClosed, InferenceUnavailable
 from api.jobs import metrics
 from api.jobs.frames import SampledFrame, UnreadableVideo
 from api.jobs.processing import FrameResult, Inference, infer_chunk, open_frames

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from api.inference.batcher import HANDOVER, BatcherClosed, FrameExpired, MicroBatcher
+from api.inference.batcher import HANDOVER, MicroBatcher
+from api.inference.errors import BatcherClosed, FrameExpired
 
 
 class FakeTriton:

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from api.core.config import Settings
-from api.inference.triton_client import InferenceUnavailable
+from api.inference.errors import InferenceUnavailable
 from api.jobs.frames import SampledFrame
 from api.jobs.store import JobRecord, JobStatus
 from api.jobs.worker import JobRunner
