@@ -52,22 +52,21 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, Let
     return np.ascontiguousarray(tensor), Letterbox(scale=scale, pad_x=left, pad_y=top)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
-    order = scores.argsort()[::-1]
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep: list[int] = []
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
-        iou = inter / (areas[i] + areas[rest] - inter + 1e-9)
-        order = rest[iou <= iou_threshold]
-    return keep
+def class_aware_nms(
+    boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float, top_k: int
+) -> np.ndarray:
+    """Indices of the boxes (xyxy) NMS keeps within each class, best score first, at most top_k.
+    OpenCV's batched NMS: the same boxes as a numpy loop over the real detector's outputs, ~7x
+    faster (tests/vision/test_yolo.py)."""
+    if not len(scores):
+        return np.zeros(0, np.int64)
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    # score_threshold -1: the caller has filtered by confidence already (with >=, not cv2's >).
+    keep = np.asarray(
+        cv2.dnn.NMSBoxesBatched(xywh, scores.tolist(), class_ids.tolist(), -1.0, iou_threshold),
+        np.int64,
+    ).reshape(-1)
+    return keep[np.argsort(-scores[keep], kind="stable")][:top_k]
 
 
 def decode(
@@ -89,9 +88,7 @@ def decode(
     cx, cy, w, h = output[:4, mask]
     scores, class_ids = scores[mask], class_ids[mask]
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    # Offset boxes per class so one NMS pass never suppresses across classes.
-    offset = class_ids[:, None].astype(np.float32) * 4096.0
-    keep = nms(boxes + offset, scores, iou_threshold)[:max_detections]
+    keep = class_aware_nms(boxes, scores, class_ids, iou_threshold, max_detections)
     src_h, src_w = src_shape
     boxes = boxes[keep]
     boxes[:, [0, 2]] = ((boxes[:, [0, 2]] - box.pad_x) / box.scale).clip(0, src_w)
