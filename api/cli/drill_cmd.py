@@ -8,11 +8,7 @@ Exit codes: 0 the drill passed; 1 a step failed (the message names it); 2 bad us
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +17,7 @@ from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
+from api.cli.signals import sigterm_as_interrupt
 from api.cli.verify_cmd import TokenOpt, checks_table
 from api.ops.drill import DrillOptions, DrillReport, Step, drill_local, drill_server
 from api.ops.guard_drill import GuardDrillOptions, guard_drill_local
@@ -112,7 +109,7 @@ def drill(
     if with_guard and url is not None:
         raise typer.BadParameter("--with-guard drills the local stack, not with --url")
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             if with_guard:
                 err.print("starting the local stack and framegate guard…")
                 guard = GuardDrillOptions(guard_args=tuple(guard_arg or ()))
@@ -173,20 +170,3 @@ def print_report(report: DrillReport) -> None:
         if not verification.ok:
             out.print(checks_table(verification, f"{name}: framegate verify {verification.url}"))
     out.print("[green]drill passed[/]" if report.ok else "[red]drill failed[/]")
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI runner's timeout, `kill`) takes the Ctrl-C path, so cleanup runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

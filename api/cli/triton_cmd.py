@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from api.cli.signals import interrupt_on_sigterm, wait_for_interrupt
 from api.core.logging import configure_logging
 from api.triton_server.embedded import (
     DEFAULT_MODEL_REPOSITORY,
@@ -18,7 +17,6 @@ from api.triton_server.embedded import (
 from api.triton_server.supervisor import TritonSupervisor
 
 console = Console(stderr=True)
-STOP_POLL_S = 0.5
 
 
 def triton(
@@ -41,8 +39,7 @@ def triton(
         model_config_name=model_config_name,
     )
     supervisor = TritonSupervisor(server)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    interrupt_on_sigterm()  # SIGTERM leaves as Ctrl-C does: `finally` stops Triton
     try:
         with console.status("starting Triton (loading models)…"):
             supervisor.start()  # from the main thread: it lives as long as Triton should
@@ -50,8 +47,7 @@ def triton(
             f"[green]Triton ready[/] gRPC {server.grpc_url}  HTTP {server.http_url}  "
             f"metrics http://{server.host}:{metrics_port}/metrics  log {server.log_path}"
         )
-        while not stop.wait(STOP_POLL_S):
-            pass
+        wait_for_interrupt()
     except KeyboardInterrupt:
         pass
     except TritonStartError as exc:

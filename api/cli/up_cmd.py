@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import signal
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -8,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from api.cli.signals import interrupt_on_sigterm
 from api.core import processes
 from api.core.config import load_settings
 from api.core.server import GracefulServer, server_config
@@ -17,10 +17,6 @@ from api.triton_server.embedded import EmbeddedTriton, TritonPorts, TritonStartE
 from api.triton_server.supervisor import TritonSupervisor
 
 console = Console(stderr=True)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def up(
@@ -34,9 +30,7 @@ def up(
     """Run the whole local stack: embedded Triton (CPU) + the API, until Ctrl-C. Triton dies
     with this process (even on kill -9) and is restarted whenever it exits; the API keeps
     serving meanwhile."""
-    # uvicorn handles SIGTERM while it runs and then re-raises it with the previous handler; make
-    # that handler an interrupt so `finally` stops Triton instead of the process dying around it.
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()  # the API drains, then `finally` stops Triton (api/cli/signals.py)
     data_dir.mkdir(parents=True, exist_ok=True)
     triton = EmbeddedTriton(
         workdir=data_dir / "triton",

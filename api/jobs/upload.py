@@ -87,8 +87,11 @@ class _Receiver:
         if name != FILE_FIELD or filename is None or self.path is not None:
             return  # other fields are read past, never kept
         suffix = video_suffix(filename.decode("utf-8", "replace"))
-        self.path = self.directory / f"{self.stem}{suffix}"
-        self._out = self.path.open("xb")
+        path = self.directory / f"{self.stem}{suffix}"
+        self._out = path.open("xb")
+        self.path = (
+            path  # only once it is ours: discard() must never delete a file we did not create
+        )
         self.in_file = True
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:

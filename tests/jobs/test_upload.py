@@ -147,3 +147,15 @@ def test_a_body_that_is_not_multipart_with_a_boundary_is_422(
     assert response.status_code == 422
     assert response.json() == {"detail": "expected a multipart/form-data body with a 'file' field"}
     assert not uploads.exists()
+
+
+def test_an_upload_never_deletes_a_file_it_did_not_create(
+    client: TestClient, uploads: Path
+) -> None:
+    # Stems are fresh uuids in the product; if one ever named an existing file, the refused
+    # upload must leave that file alone.
+    uploads.mkdir(parents=True)
+    (uploads / "job-1.mp4").write_bytes(b"someone else's video")
+    status, _ = post(client, multipart(("file", "clip.mp4", VIDEO)))
+    assert status >= 400
+    assert (uploads / "job-1.mp4").read_bytes() == b"someone else's video"
