@@ -259,6 +259,14 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the kernel's pick), for a server about to start."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 def require_free(host: str, port: int, what: str) -> None:
     """Raise `PortInUse` naming the port and the process holding it."""
     if not port_in_use(host, port):

@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.core import processes
 from api.core.polling import PollTimeout, apoll_until
+from api.core.processes import free_port
 from api.flags.flagfile import describe, read_document
 from api.loadtest.ws_load import LoadConfig, WsLoad
 from api.ops.drill import (
@@ -44,7 +45,7 @@ from api.ops.drill import (
     drill_local,
 )
 from api.ops.probe import Endpoint, synthetic_jpegs
-from api.ops.stack import LocalStack, free_port
+from api.ops.stack import LocalStack
 from api.ops.verify import Expect
 from api.streaming.protocol import ErrorCode
 

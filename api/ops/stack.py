@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import psutil
 
 from api.core import processes
 from api.core.polling import PollTimeout, poll_until
+from api.core.processes import free_port
 from api.flags.flagfile import set_streaming
 
 UP_LOG_NAME = "framegate-up.log"
@@ -31,12 +31,6 @@ LEFTOVER_TIMEOUT_S = 5.0
 
 class StackError(RuntimeError):
     """The local stack did not come up; the message carries the end of its log."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True, slots=True)

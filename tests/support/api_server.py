@@ -58,10 +58,7 @@ class ApiServer:
         return {k: v for k, v in self.metrics().items() if k.startswith(prefix) and v}
 
     def rss_bytes(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS")
+        return int(psutil.Process(self.process.pid).memory_info().rss)
 
     def set_flag(self, on: bool) -> None:
         set_streaming(self.flag_file, on)

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
+from api.core.processes import free_port
 from api.triton_server.embedded import TritonPorts
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["free_port", "free_ports"]
 
 
 def free_ports() -> TritonPorts:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,15 +18,10 @@ import psutil
 
 from api.core import processes
 from api.core.polling import poll_until
+from api.core.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 HEALTH_POLL_S = 0.1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
