@@ -4,7 +4,6 @@ routes reach them through api/deps.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,34 +11,8 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketDenialResponse
 
 from api.core.config import Settings
-from api.flags.context import FlagContext
 from api.main import create_app
-from tests.support.fakes import JPEG, RESULT, ScriptedInference
-
-
-class FakeFlags:
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.asked: list[FlagContext] = []
-        self.started = self.stopped = False
-        self.subscribers: list[Callable[[], None]] = []
-
-    async def start(self) -> None:
-        self.started = True
-
-    async def stop(self) -> None:
-        self.stopped = True
-
-    async def streaming_enabled(self, context: FlagContext) -> bool:
-        self.asked.append(context)
-        return self.enabled
-
-    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
-        self.subscribers.append(callback)
-        return lambda: self.subscribers.remove(callback)
-
-    def status(self) -> dict[str, Any]:
-        return {"state": "ready", "provider": "fake"}
+from tests.support.fakes import JPEG, RESULT, FakeFlags, ScriptedInference
 
 
 def _app(flags: FakeFlags, **settings: object) -> TestClient:

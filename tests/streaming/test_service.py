@@ -5,7 +5,6 @@ without one the service builds, starts and stops its own FlagService."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,39 +15,9 @@ from api.flags.context import FlagContext
 from api.streaming.protocol import WS_1012_SERVICE_RESTART, ErrorCode
 from api.streaming.service import StreamingService
 from api.streaming.session import StreamSession
-from tests.support.fakes import Harness
+from tests.support.fakes import FakeFlags, Harness
 
 WAIT_S = 10.0  # deadline for conditions that are not latency assertions
-
-
-class FakeFlags:
-    """The `video-streaming` flag: `enabled` (or `failure`, raised) for every context."""
-
-    def __init__(self, enabled: bool = True, failure: Exception | None = None) -> None:
-        self.enabled = enabled
-        self.failure = failure
-        self.started = self.stopped = False
-        self.subscribers: list[Callable[[], None]] = []
-        self.asked: list[FlagContext] = []
-
-    async def start(self) -> None:
-        self.started = True
-
-    async def stop(self) -> None:
-        self.stopped = True
-
-    async def streaming_enabled(self, context: FlagContext) -> bool:
-        self.asked.append(context)
-        if self.failure is not None:
-            raise self.failure
-        return self.enabled
-
-    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
-        self.subscribers.append(callback)
-        return lambda: self.subscribers.remove(callback)
-
-    def status(self) -> dict[str, Any]:
-        return {"state": "ready", "provider": "fake"}
 
 
 def settings(**overrides: Any) -> Settings:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from typing import Any
+
+from api.flags.context import FlagContext
 
 JPEG = b"\xff\xd8" + b"\x00" * 64 + b"\xff\xd9"
 RESULT = {"detections": []}
@@ -59,3 +62,33 @@ async def settle() -> None:
     """Let every ready task run (the session's frame tasks and replies)."""
     for _ in range(10):
         await asyncio.sleep(0)
+
+
+class FakeFlags:
+    """The `video-streaming` flag: `enabled` (or `failure`, raised) for every context."""
+
+    def __init__(self, enabled: bool = True, failure: Exception | None = None) -> None:
+        self.enabled = enabled
+        self.failure = failure
+        self.started = self.stopped = False
+        self.subscribers: list[Callable[[], None]] = []
+        self.asked: list[FlagContext] = []
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def streaming_enabled(self, context: FlagContext) -> bool:
+        self.asked.append(context)
+        if self.failure is not None:
+            raise self.failure
+        return self.enabled
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        self.subscribers.append(callback)
+        return lambda: self.subscribers.remove(callback)
+
+    def status(self) -> dict[str, Any]:
+        return {"state": "ready", "provider": "fake"}
