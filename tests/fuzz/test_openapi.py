@@ -87,6 +87,7 @@ def in_process_schema(tmp_path: Path) -> Iterator[BaseSchema]:
         asgi.shutdown_lifespans()  # schemathesis started the app's lifespan; end it (jobs, DuckDB)
 
 
+@pytest.mark.triton  # a fuzz campaign (~10 s of generation): the slow layer, though in process
 def test_no_operation_answers_5xx_in_process(in_process_schema: BaseSchema) -> None:
     assert fuzz_operations(in_process_schema, max_examples=50) == OPERATIONS
 
