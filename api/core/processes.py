@@ -152,14 +152,17 @@ def wait_gone(processes: Iterable[psutil.Process], timeout_s: float) -> list[psu
 
 
 def _exited(process: psutil.Process) -> bool:
+    if isinstance(process, psutil.Popen):
+        # subprocess's own poll(): reaps our child, and records an exit that someone else reaped
+        # (ECHILD) instead of leaving the Popen "still running" for ever.
+        return process.poll() is not None
     try:
         process.wait(timeout=0)  # reaps our child; returns at once for a process that is gone
         return True
     except psutil.TimeoutExpired:
         pass
-    # Our own child is gone once reaped (its status is kept; a leader can look like a zombie while
-    # its threads still exit). Someone else's zombie is gone: its parent reaps it, or never does.
-    return not isinstance(process, psutil.Popen) and not alive(process)
+    # Someone else's zombie is gone: its parent reaps it, or never does.
+    return not alive(process)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +204,9 @@ def stop(
 
 def kill(process: psutil.Process, timeout_s: float = LEFTOVER_TIMEOUT_S) -> Stopped:
     """SIGKILL the process and its whole tree at once, and wait for them."""
-    members = tree(process)
+    # A child of ours already gone (someone else reaped it) is still waited for: that records
+    # its exit in the Popen, which would otherwise warn "still running" when collected.
+    members = tree(process) or [process]
     for member in members:
         with contextlib.suppress(*_GONE):
             member.kill()

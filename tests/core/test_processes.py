@@ -121,6 +121,18 @@ def test_stop_of_a_process_already_gone_is_no_error(start: Start) -> None:
     assert processes.tree(done) == []
 
 
+def test_a_child_someone_else_reaped_is_recorded_as_exited(start: Start) -> None:
+    # Triton's clean-up kills and reaps an orphaned stub that a test started: the test's Popen
+    # must still learn it exited, or it warns "subprocess is still running" (a ResourceWarning,
+    # an error in this suite) whenever it is collected.
+    child, _ = start("print('ready'); import signal; signal.pause()")
+    other = psutil.Process(child.pid)
+    other.kill()
+    other.wait(DEADLINE_S)  # reaped through another handle
+    processes.kill(child)
+    assert child.returncode is not None
+
+
 def test_kill_takes_the_whole_tree_at_once(start: Start) -> None:
     parent, line = start(PARENT_OF_DEAF)
     stopped = processes.kill(parent)
