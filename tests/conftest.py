@@ -25,6 +25,23 @@ hypothesis_settings.register_profile(
 hypothesis_settings.load_profile("framegate")
 
 
+FAST_LAYER = "not triton"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """`pytest -m "not triton"` (the fast layer) runs in cores + 1 processes (pytest-xdist):
+    its tests are CPU-bound or wait on short timers, and none shares state between processes.
+    An explicit `-n` wins; the whole suite stays in one process, where the slow layer's tests
+    share one tritonserver. Runs before xdist's own hook reads the option (both tryfirst; a
+    conftest registers after the plugin, so it is called first)."""
+    option = config.option
+    wanted = getattr(option, "numprocesses", "absent")
+    worker = "PYTEST_XDIST_WORKER" in os.environ  # a worker itself runs its share, in process
+    if option.markexpr.strip() == FAST_LAYER and wanted is None and not worker:
+        option.numprocesses = len(os.sched_getaffinity(0)) + 1
+
+
 @pytest.fixture(scope="session")
 def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedTriton]:
     server = EmbeddedTriton(workdir=tmp_path_factory.mktemp("triton"), ports=free_ports())
