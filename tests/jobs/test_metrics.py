@@ -55,6 +55,7 @@ async def run_to_the_end(store: JobStore, uploads: Path, job: NewJob) -> JobReco
     """One worker runs `job` until it reaches a final state; the worker is stopped after."""
     settings = Settings(jobs_concurrency=1, jobs_poll_interval_s=0.05)
     runner = JobRunner(store, ScriptedInference(lambda _: RESULT), settings, uploads)
+    running = value("framegate_jobs_running")
     await store.create(job)
     runner.start()
     try:
@@ -63,7 +64,13 @@ async def run_to_the_end(store: JobStore, uploads: Path, job: NewJob) -> JobReco
             record = await store.get(job.job_id)
             return record if record is not None and record.status in TERMINAL else None
 
-        return await apoll_until(finished, WAIT_S, what=f"job {job.job_id} to finish")
+        record = await apoll_until(finished, WAIT_S, what=f"job {job.job_id} to finish")
+        # The store says final before the worker has counted it: stopping the worker now would
+        # cancel it between the two (seen in a full-suite run), so wait until it is idle again.
+        await apoll_until(
+            lambda: value("framegate_jobs_running") == running, WAIT_S, what="the worker to idle"
+        )
+        return record
     finally:
         await runner.stop()
 
