@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from api.inference.batcher import HANDOVER, MicroBatcher
+from api.inference.batcher import MicroBatcher
 from api.inference.errors import BatcherClosed, FrameExpired
 
 
@@ -243,25 +243,39 @@ def test_invalid_limits_are_rejected() -> None:
         MicroBatcher(FakeTriton().infer, max_size=0)
 
 
-async def test_one_batch_is_handed_over_near_the_end_of_the_oldest_round_trip() -> None:
+async def test_one_batch_is_handed_over_once_the_oldest_is_near_its_end() -> None:
     # The model instance the oldest batch frees should find the next one queued, not idle
-    # through the gateway's turnaround; sent earlier it would wait a whole model run.
+    # through the gateway's turnaround. Round trips of 0.1 ms: the hand-over point is long past.
     fake, batcher = _held(max_size=1, max_delay_s=0, max_inflight=1, latency_budget_s=60)
     assert batcher.budget is not None
-    batcher.budget.smoothed_s = 0.2  # batches have been taking 200 ms
-    t0 = time.monotonic()
+    batcher.budget.smoothed_s = 0.0001
     first = batcher.submit(b"first", received=time.monotonic())
     await _until(lambda: fake.batches)
     second = batcher.submit(b"second", received=time.monotonic())
     third = batcher.submit(b"third", received=time.monotonic())
     await _until(lambda: len(fake.batches) == 2)
-    assert time.monotonic() - t0 >= 0.2 * (1 - HANDOVER)  # not before the hand-over point
-    assert fake.active == 2  # the first was still at Triton
+    assert fake.active == 2  # handed over while the first was still at Triton
     for _ in range(20):
         await asyncio.sleep(0)  # give the dispatcher every chance to send more
     assert len(fake.batches) == 2  # never more than one beyond max_inflight
     fake.gate.set()
     await asyncio.wait_for(asyncio.gather(first, second, third), 5)
+    await batcher.close()
+
+
+async def test_no_hand_over_before_the_oldest_is_near_its_end() -> None:
+    # Sent earlier, a frame would wait behind a whole model run at Triton.
+    fake, batcher = _held(max_size=1, max_delay_s=0, max_inflight=1, latency_budget_s=60)
+    assert batcher.budget is not None
+    batcher.budget.smoothed_s = 3600.0  # the oldest batch is nowhere near its end
+    first = batcher.submit(b"first", received=time.monotonic())
+    await _until(lambda: fake.batches)
+    second = batcher.submit(b"second", received=time.monotonic())
+    for _ in range(20):
+        await asyncio.sleep(0)  # give the dispatcher every chance to send it
+    assert fake.batches == [[b"first"]]
+    fake.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 5)
     await batcher.close()
 
 
@@ -272,10 +286,11 @@ async def test_without_hand_over_batches_never_exceed_max_inflight() -> None:
         fake.infer, max_size=1, max_delay_s=0, max_inflight=1, latency_budget_s=60, handover=0
     )
     assert batcher.budget is not None
-    batcher.budget.smoothed_s = 0.001  # the hand-over point would be long past
+    batcher.budget.smoothed_s = 0.0  # the would-be hand-over point is now
     frames = [batcher.submit(str(i).encode(), received=time.monotonic()) for i in range(2)]
     await _until(lambda: fake.batches)
-    await asyncio.sleep(0.05)  # well past the would-be hand-over point; nothing may follow
+    for _ in range(20):
+        await asyncio.sleep(0)  # give the dispatcher every chance to send more
     assert fake.batches == [[b"1"]] and fake.peak == 1
     fake.gate.set()
     await asyncio.wait_for(asyncio.gather(*frames), 5)

@@ -48,7 +48,9 @@ async def test_a_stored_job_becomes_the_documented_status_body(tmp_path: Path) -
     created = datetime.fromisoformat(body["created_at"])
     assert created.utcoffset() == timedelta(0)  # the store's naive UTC, said to be UTC
     assert created.replace(tzinfo=None) == record.created_at
-    assert datetime.fromisoformat(body["updated_at"]) >= created
+    updated = datetime.fromisoformat(body["updated_at"])
+    assert updated.utcoffset() == timedelta(0)
+    assert updated.replace(tzinfo=None) == record.updated_at  # the stored time, said as UTC
 
 
 def test_naive_store_times_are_read_as_utc_not_local_time() -> None:
