@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
@@ -15,9 +14,9 @@ from fastapi import FastAPI, WebSocket
 from websockets.sync.client import connect
 
 from api.core.loop_audit import LoopAudit
-from api.core.polling import poll_until
 from api.core.server import server_config
 from tests.support.ports import free_port
+from tests.support.threaded_server import threaded
 
 FRAME = os.urandom(48_000)  # like a JPEG: incompressible
 
@@ -37,24 +36,14 @@ def echo_app(loops: list[str]) -> FastAPI:
 
 @contextmanager
 def serving(config: uvicorn.Config) -> Iterator[LoopAudit]:
-    server = uvicorn.Server(config)
     audit = LoopAudit()
 
-    def run() -> None:
+    def install() -> Callable[[], None]:
         audit.install()  # this thread runs the server's event loop
-        try:
-            server.run()
-        finally:
-            audit.uninstall()
+        return audit.uninstall
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        poll_until(lambda: server.started, 20, what="uvicorn started")
+    with threaded(config, on_thread=install):
         yield audit
-    finally:
-        server.should_exit = True
-        thread.join(20)
 
 
 def exchange(port: int) -> str | None:

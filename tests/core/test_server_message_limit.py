@@ -5,17 +5,14 @@ refused by uvicorn with 1009. A real uvicorn server (server_config) on a thread.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, WebSocket
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from api.core.polling import poll_until
 from api.core.server import server_config
 from api.streaming.protocol import (
     TRANSPORT_MIN_MESSAGE_BYTES,
@@ -23,6 +20,7 @@ from api.streaming.protocol import (
     max_message_bytes,
 )
 from tests.support.ports import free_port
+from tests.support.threaded_server import threaded
 
 MIB = 1024 * 1024
 
@@ -46,15 +44,8 @@ def serving(max_frame_bytes: int) -> Iterator[int]:
         length_app(), host="127.0.0.1", port=port, log_level="warning",
         max_frame_bytes=max_frame_bytes,
     )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        poll_until(lambda: server.started, 20, what="uvicorn started")
+    with threaded(config):
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(20)
 
 
 def send(port: int, size: int) -> str:
