@@ -66,12 +66,25 @@ class MachineTimes:
 
     @classmethod
     def now(cls) -> MachineTimes:
-        t = psutil.cpu_times()
-        fields = t._asdict()
+        return cls.from_fields(psutil.cpu_times()._asdict())
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, float]) -> MachineTimes:
         # guest time is already counted in user / nice; iowait is a core with nothing to run.
-        total = sum(v for k, v in fields.items() if k not in ("guest", "guest_nice"))
-        idle = fields["idle"] + fields.get("iowait", 0.0)
-        return cls(busy_s=total - idle, idle_s=idle)
+        # busy is summed from its own fields, not total - idle: a subtraction carries idle's
+        # wobble and float rounding into busy.
+        idle_keys = ("idle", "iowait")
+        busy = sum(v for k, v in fields.items() if k not in (*idle_keys, "guest", "guest_nice"))
+        return cls(busy_s=busy, idle_s=sum(fields.get(k, 0.0) for k in idle_keys))
+
+    def since(self, earlier: MachineTimes) -> MachineTimes:
+        """Time spent between two samples. Linux's idle and iowait counters can step back a tick
+        between reads (proc(5): iowait is unreliable; NOHZ idle is estimated), so a delta is never
+        negative."""
+        return MachineTimes(
+            busy_s=max(self.busy_s - earlier.busy_s, 0.0),
+            idle_s=max(self.idle_s - earlier.idle_s, 0.0),
+        )
 
 
 @dataclass(frozen=True)
@@ -148,11 +161,12 @@ class CpuWindow:
         for key, value in end.cpu.items():
             if key in start.cpu:
                 by_role[key[0]] += max(value - start.cpu[key], 0.0)
+        machine = end.machine.since(start.machine)
         return WindowCpu(
             wall_s=end.wall - start.wall,
             by_role=by_role,
-            machine_busy_s=end.machine.busy_s - start.machine.busy_s,
-            machine_idle_s=end.machine.idle_s - start.machine.idle_s,
+            machine_busy_s=machine.busy_s,
+            machine_idle_s=machine.idle_s,
         )
 
 

@@ -134,9 +134,19 @@ def test_stop_before_start_is_an_error() -> None:
         CpuWindow({}).stop()
 
 
-def test_machine_times_only_grow() -> None:
-    before, after = MachineTimes.now(), MachineTimes.now()
-    assert after.busy_s >= before.busy_s and after.idle_s >= before.idle_s
+def test_machine_times_split_busy_from_idle() -> None:
+    fields = {"user": 3.0, "nice": 0.5, "system": 1.0, "idle": 10.0, "iowait": 2.0, "irq": 0.25}
+    fields |= {"softirq": 0.25, "steal": 1.0, "guest": 0.75, "guest_nice": 0.25}  # in user, nice
+    assert MachineTimes.from_fields(fields) == MachineTimes(busy_s=6.0, idle_s=12.0)
+
+
+def test_a_counter_that_steps_back_gives_no_negative_time() -> None:
+    # Two reads seen in CI: the kernel's idle counter went back 10 ms between them, and busy
+    # (then computed as total - idle) moved by float rounding alone.
+    before = MachineTimes(busy_s=49139.390000000014, idle_s=18327.070000000003)
+    after = MachineTimes(busy_s=49139.39, idle_s=18327.06)
+    assert after.since(before) == MachineTimes(busy_s=0.0, idle_s=0.0)
+    assert MachineTimes(busy_s=49140.5, idle_s=18328.0).since(before).busy_s > 1.0
 
 
 def test_other_cores_is_the_machine_minus_the_roles() -> None:
