@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 
+from api.loadtest import event_loop
 from api.loadtest.ws_load import LoadConfig, Progress, load_jpegs, run_ws_load
 from api.loadtest.ws_report import (
     PlotUnavailable,
@@ -278,7 +279,7 @@ def _measure_level(
 
     measuring = measure_triton(url, model, jpegs, batch, level, duration, monitor=monitor)
     try:
-        return asyncio.run(asyncio.wait_for(measuring, duration + level_timeout))
+        return event_loop.run(asyncio.wait_for(measuring, duration + level_timeout))
     except (InferenceUnavailable, PipelineFailure, InferenceServerException) as exc:
         raise _LevelFailed(f"concurrency {level} failed: {exc}") from None
     except TimeoutError:

@@ -7,7 +7,6 @@ Until they are registered in api/cli/main.py they also run as
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from api.loadtest import event_loop
 from api.loadtest.measure import Measurement, machine_facts, markdown_table
 
 PipelinesOpt = Annotated[str, typer.Option(help="Comma-separated pipeline ids")]
@@ -118,7 +118,7 @@ def bench_triton(
     from api.loadtest.perf_input import sample_jpegs
     from api.loadtest.triton_direct import run_triton
 
-    rows = asyncio.run(
+    rows = event_loop.run(
         run_triton(
             url,
             sample_jpegs(seed, frames),

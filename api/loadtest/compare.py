@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from api.loadtest import event_loop
 from api.loadtest.cpu import CpuMonitor
 from api.loadtest.inprocess import (
     InProcessPipelines,
@@ -56,7 +57,7 @@ def run_compare(
             result.inprocess.append(m)
             if progress:
                 progress(m)
-            result.triton += asyncio.run(
+            result.triton += event_loop.run(
                 measure_concurrencies(
                     url,
                     kind,

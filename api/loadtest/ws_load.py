@@ -31,7 +31,7 @@ from websockets.exceptions import (
     InvalidStatus,
 )
 
-from api.loadtest import server_metrics
+from api.loadtest import event_loop, server_metrics
 from api.loadtest.ws_stats import (
     CONNECT_FAILED,
     CONNECTION_LOST,
@@ -382,4 +382,4 @@ async def _try_scrape(url: str) -> server_metrics.Samples | str:
 def run_ws_load(
     config: LoadConfig, jpegs: Sequence[bytes], progress: Callable[[Progress], None] | None = None
 ) -> dict:
-    return asyncio.run(WsLoad(config, jpegs).run(progress))
+    return event_loop.run(WsLoad(config, jpegs).run(progress))

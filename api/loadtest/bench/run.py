@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 
+from api.loadtest import event_loop
 from api.loadtest.bench.bars import (
     HALF_LOAD_BAR,
     OVERLOAD_BAR,
@@ -148,7 +149,7 @@ class PipelineBench:
         runs = {}
         for batch in self._batches():
             self.say(f"b: Triton direct, {concurrency} callers, batch {batch}")
-            runs[batch] = asyncio.run(
+            runs[batch] = event_loop.run(
                 measure_triton(
                     self.url, f"pipeline_{self.kind}", self.jpegs, batch, concurrency,
                     duration_s=self.config.duration_s, monitor=CpuMonitor(port),
@@ -202,7 +203,7 @@ class PipelineBench:
         # idle load never counts as other people's.
         window = CpuWindow(lambda: stack_roles(server.process.pid, self.triton))
         cfg = self.config
-        m, cpu = asyncio.run(
+        m, cpu = event_loop.run(
             ws_saturation(
                 server.http, self.kind, self.jpegs, cfg.sessions, total_fps, cfg.duration_s,
                 cfg.warmup_s, window, metrics=metrics,
@@ -214,7 +215,7 @@ class PipelineBench:
         """Row c's latency at half and twice its saturation rate against one frame at a time."""
         self.say("c: single-frame latency (one session, one frame at a time)")
         duration = max(self.config.duration_s / 3, 2.0)
-        single = asyncio.run(single_frame_latency(api.http, self.kind, self.jpegs, duration))
+        single = event_loop.run(single_frame_latency(api.http, self.kind, self.jpegs, duration))
         single_ms = {**latency_summary(single), "count": len(single)}
         rate = self.rows["c"].frames_per_s
         self.say(f"c: half load, offered {rate / 2:.1f} frames/s")
@@ -244,7 +245,7 @@ class PipelineBench:
 
     def health(self, api: Subprocess) -> dict:
         self.say(f"c: /health with {SESSIONS} sessions streaming flat out")
-        result = asyncio.run(health_under_load(api.http, self.kind, self.jpegs))
+        result = event_loop.run(health_under_load(api.http, self.kind, self.jpegs))
         result["bar"] = health_bar(result["latency_ms"]["p99"], result["requests"])
         lat = result["latency_ms"]
         self.say(f"  /health p50 {lat['p50']:.1f} ms  p99 {lat['p99']:.1f} ms")
