@@ -22,4 +22,7 @@ def serve(
     config = server_config(
         app, host=host, port=port, log_level=log_level, max_frame_bytes=settings.max_frame_bytes
     )
-    GracefulServer(config, drain=partial(drain, app), timeout_s=settings.shutdown_timeout_s).run()
+    server = GracefulServer(
+        config, drain=partial(drain, app), timeout_s=settings.shutdown_timeout_s, settle_heap=True
+    )
+    server.run()

@@ -55,7 +55,10 @@ def up(
         # SIGTERM drains the API as `framegate serve` does (unready, frames answered, 1012,
         # jobs requeued) while Triton still runs; Triton stops after it, in `finally`.
         server = GracefulServer(
-            config, drain=partial(drain, app), timeout_s=settings.shutdown_timeout_s
+            config,
+            drain=partial(drain, app),
+            timeout_s=settings.shutdown_timeout_s,
+            settle_heap=True,
         )
         base = f"http://{host}:{port}"
         console.print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from types import FrameType
@@ -13,6 +14,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from api.core import heap
 from api.streaming.protocol import max_message_bytes
 
 logger = logging.getLogger("framegate.drain")
@@ -64,12 +66,21 @@ class GracefulServer(uvicorn.Server):
         *,
         drain: Callable[[], Coroutine[Any, Any, None]],
         timeout_s: float,
+        settle_heap: bool = False,
     ) -> None:
         super().__init__(config)
         self._drain = drain
         self._timeout_s = timeout_s
+        # The process's own server (serve, up) freezes its startup heap (api/core/heap.py); a
+        # server a test runs in its own process leaves that process's collector alone.
+        self._settle_heap = settle_heap
         self._signalled: float | None = None  # time.monotonic() of the first signal
         self._draining: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self._settle_heap and not self.should_exit:
+            logger.debug("heap settled: %d objects frozen", heap.settle())
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._signalled is None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from api.core import heap
 from api.triton_backend.loaded_config import checked_spec
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class OnnxModel:
         # A static batch-1 export still works (one call per frame) rather than failing to load.
         batch_dim = self._session.get_inputs()[0].shape[0]
         self._static_batch = batch_dim if isinstance(batch_dim, int) else None
+        heap.settle()  # the stub lives as long as the model: no collection walks its startup
 
     def execute(self, requests: list) -> list:
         pb = self._pb

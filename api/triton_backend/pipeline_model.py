@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from api.core import heap
 from api.pipelines_spec import MODELS, OCR_REC, YOLO, Pipeline, pipeline_served_by
 from api.triton_backend.loaded_config import checked_spec
 from api.vision.ocr import CtcDecoder
@@ -78,6 +79,7 @@ class PipelineModel:
         # Test-only fault injection (off unless the server's environment turns it on): a frame
         # carrying POISON makes the whole run fail, as a model crash on one input would.
         self._inject_faults = os.environ.get(FAULT_INJECTION_ENV) == "1"
+        heap.settle()  # the stub lives as long as the model: no collection walks its startup
 
     def _bls(self, model: str, batch: np.ndarray) -> np.ndarray:
         pb = self._pb

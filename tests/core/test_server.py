@@ -5,6 +5,7 @@ client, which offers permessage-deflate as browsers do."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from fastapi import FastAPI, WebSocket
 from websockets.sync.client import connect
 
 from api.core.loop_audit import LoopAudit
-from api.core.server import server_config
+from api.core.server import GracefulServer, server_config
 from tests.support.ports import free_port
 from tests.support.threaded_server import threaded
 
@@ -73,3 +74,30 @@ def test_server_config_refuses_permessage_deflate_and_runs_uvloop() -> None:
     assert audit.caught == {}
     assert loops == ["uvloop"]
     assert "httptools" in config.http_protocol_class.__module__
+
+
+async def _no_drain() -> None:
+    return None
+
+
+def _served_freeze_count(settle_heap: bool) -> int:
+    """gc.get_freeze_count() while a GracefulServer serves on a thread of this process."""
+    gc.unfreeze()
+    port = free_port()
+    config = server_config(echo_app([]), host="127.0.0.1", port=port, log_level="warning")
+    server = GracefulServer(config, drain=_no_drain, timeout_s=5, settle_heap=settle_heap)
+    try:
+        with threaded(config, server=server):
+            assert exchange(port) is None  # serving after the heap was settled
+            return gc.get_freeze_count()
+    finally:
+        gc.unfreeze()  # process-wide: the next test gets a normal heap
+
+
+def test_the_process_server_freezes_its_startup_heap_once_started() -> None:
+    # `framegate serve` and `up` pass settle_heap=True (api/core/heap.py says why).
+    assert _served_freeze_count(settle_heap=True) > 0
+
+
+def test_a_server_on_a_test_thread_leaves_the_collector_alone() -> None:
+    assert _served_freeze_count(settle_heap=False) == 0

@@ -13,11 +13,14 @@ from api.core.polling import poll_until
 
 @contextmanager
 def threaded(
-    config: uvicorn.Config, on_thread: Callable[[], Callable[[], None]] | None = None
+    config: uvicorn.Config,
+    on_thread: Callable[[], Callable[[], None]] | None = None,
+    server: uvicorn.Server | None = None,
 ) -> Iterator[uvicorn.Server]:
-    """Serve `config` on a daemon thread until the block ends. `on_thread` runs first on that
-    thread (the thread of the server's event loop) and returns what undoes it afterwards."""
-    server = uvicorn.Server(config)
+    """Serve `config` (or run `server`, built on it) on a daemon thread until the block ends.
+    `on_thread` runs first on that thread (the thread of the server's event loop) and returns
+    what undoes it afterwards."""
+    server = server or uvicorn.Server(config)
 
     def run() -> None:
         undo = on_thread() if on_thread is not None else None
