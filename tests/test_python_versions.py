@@ -45,6 +45,19 @@ def test_the_triton_side_closure_reaches_the_vision_code() -> None:
     assert not any(n.startswith(("api/streaming/", "api/cli/")) for n in names)
 
 
+def test_the_triton_side_imports_only_its_own_room() -> None:
+    """docs/ARCHITECTURE.md, "Rooms": the stubs import each other and the shared modules only."""
+    shared = {"api/__init__.py", "api/pipelines_spec.py", "api/frame_errors.py", "api/heap.py"}
+    names = {p.relative_to(REPO_ROOT).as_posix() for p in triton_side_files()}
+    outside = {
+        n
+        for n in names
+        if n not in shared
+        and not n.startswith(("api/triton_backend/", "api/vision/", "triton_models/"))
+    }
+    assert outside == set()
+
+
 def test_code_triton_imports_runs_on_python_3_10() -> None:
     too_new = {
         p.relative_to(REPO_ROOT).as_posix(): version

@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from api.core import heap
+from api import heap
 from api.streaming.protocol import max_message_bytes
 
 logger = logging.getLogger("framegate.drain")
@@ -71,7 +71,7 @@ class GracefulServer(uvicorn.Server):
         super().__init__(config)
         self._drain = drain
         self._timeout_s = timeout_s
-        # The process's own server (serve, up) freezes its startup heap (api/core/heap.py); a
+        # The process's own server (serve, up) freezes its startup heap (api/heap.py); a
         # server a test runs in its own process leaves that process's collector alone.
         self._settle_heap = settle_heap
         self._signalled: float | None = None  # time.monotonic() of the first signal

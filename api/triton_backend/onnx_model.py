@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from api.core import heap
+from api import heap
 from api.triton_backend.loaded_config import checked_spec
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from api.core import heap
+from api import heap
 from api.pipelines_spec import MODELS, OCR_REC, YOLO, Pipeline, pipeline_served_by
 from api.triton_backend.loaded_config import checked_spec
 from api.vision.ocr import CtcDecoder

@@ -95,7 +95,7 @@ def _served_freeze_count(settle_heap: bool) -> int:
 
 
 def test_the_process_server_freezes_its_startup_heap_once_started() -> None:
-    # `framegate serve` and `up` pass settle_heap=True (api/core/heap.py says why).
+    # `framegate serve` and `up` pass settle_heap=True (api/heap.py says why).
     assert _served_freeze_count(settle_heap=True) > 0
 
 

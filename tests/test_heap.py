@@ -1,4 +1,4 @@
-"""The startup heap is settled: its garbage collected, the rest frozen (api/core/heap.py)."""
+"""The startup heap is settled: its garbage collected, the rest frozen (api/heap.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.core import heap
+from api import heap
 
 
 class _Node:
