@@ -83,6 +83,27 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+# The vector extensions that move ONNX Runtime's and OpenCV's speed between machines (the same
+# benchmark moved about 3x between a machine with AVX-512 and one without).
+VECTOR_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def cpu_flags(cpuinfo: str | None = None) -> str:
+    """The VECTOR_FLAGS the CPU has, space-separated ("none" without any, "unknown" when
+    /proc/cpuinfo cannot be read)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return "unknown"
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            have = set(line.split(":", 1)[1].split())
+            return " ".join(f for f in VECTOR_FLAGS if f in have) or "none"
+    return "unknown"
+
+
 def machine_facts() -> dict[str, str]:
     import cv2
     import onnxruntime
@@ -92,6 +113,7 @@ def machine_facts() -> dict[str, str]:
         "date_utc": now.strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": str(len(os.sched_getaffinity(0))),
         "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "python": sys.version.split()[0],
         "onnxruntime": onnxruntime.__version__,
         "numpy": np.__version__,

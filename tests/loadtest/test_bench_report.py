@@ -69,7 +69,12 @@ def _pipeline(health_p99: float | None = 3.0) -> dict:
 def _result(**pipelines: dict) -> dict:
     return {
         "config": asdict(BenchConfig()),
-        "machine": {"date_utc": "2026-11-29 16:00 UTC", "nproc": "2"},
+        "machine": {
+            "date_utc": "2026-11-29 16:00 UTC",
+            "nproc": "2",
+            "cpu": "AMD EPYC",
+            "cpu_flags": "avx2",
+        },
         "versions": {"triton": "2.51.0"},
         "pipelines": pipelines,
     }
@@ -126,3 +131,8 @@ def test_replace_last_section_keeps_everything_before_it() -> None:
     assert out == "# T\n\n## One\n\ntext\n\n## Last — measured\n\n### sub\n\nnew\n"
     with pytest.raises(ValueError):
         replace_last_section("no sections", "x")
+
+
+def test_the_machine_row_names_the_cpu_and_its_vector_flags() -> None:
+    # Ratios are comparable between machines only with the CPU beside them (AVX-512 or not).
+    assert "| machine | nproc 2, AMD EPYC, CPU flags `avx2`," in markdown(_result(yolo=_pipeline()))

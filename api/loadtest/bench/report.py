@@ -85,8 +85,8 @@ def _facts(result: dict) -> list[str]:
         "| | |",
         "| --- | --- |",
         f"| date | {facts.get('date_utc', '?')} (run took {result.get('wall_s', '?')} s) |",
-        f"| machine | nproc {facts.get('nproc', '?')}, {facts.get('cpu', '?')}, "
-        f"{facts.get('platform', '?')} |",
+        f"| machine | nproc {facts.get('nproc', '?')}, {facts.get('cpu', '?')}, CPU flags "
+        f"`{facts.get('cpu_flags', '?')}`, {facts.get('platform', '?')} |",
         f"| versions | Python {facts.get('python', '?')}, ONNX Runtime "
         f"{facts.get('onnxruntime', '?')}, numpy {facts.get('numpy', '?')}, OpenCV "
         f"{facts.get('opencv', '?')}, tritonserver {versions.get('triton', '?')} |",
