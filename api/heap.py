@@ -2,9 +2,10 @@
 
 Everything a server builds at startup (FastAPI and pydantic models, the gRPC and OpenFeature
 clients, numpy, OpenCV, ONNX Runtime) lives for the whole process, yet CPython's full
-collection walks it every time: measured in the gateway under `framegate bench` load, one full
-collection took ~0.1 s of the event loop (about 200,000 objects) and the collector as a whole
-about 8 % of the process's CPU. `gc.freeze()` moves those objects to a permanent generation that
+collection walks it every time: the gateway's app and clients hold about 170,000 tracked
+objects, and one full collection of them stopped the event loop for 178-195 ms
+(`scripts/gc_pause.py`); under `framegate bench` load the collector took about 8 % of the
+gateway's CPU. `gc.freeze()` moves those objects to a permanent generation that
 no later collection walks; what the process allocates while serving is collected as before.
 """
 

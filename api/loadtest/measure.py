@@ -72,15 +72,22 @@ def cycle_batch(jpegs: Sequence[bytes], index: int, batch: int) -> list[bytes]:
     return [jpegs[(index * batch + k) % n] for k in range(batch)]
 
 
+def _cpuinfo_field(name: str, cpuinfo: str | None = None) -> str | None:
+    """The first `name : value` line of /proc/cpuinfo (or of `cpuinfo`), or None."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return None
+    for line in cpuinfo.splitlines():
+        if line.startswith(name):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return _cpuinfo_field("model name") or platform.processor() or "unknown"
 
 
 # The vector extensions that move ONNX Runtime's and OpenCV's speed between machines (the same
@@ -91,17 +98,11 @@ VECTOR_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx51
 def cpu_flags(cpuinfo: str | None = None) -> str:
     """The VECTOR_FLAGS the CPU has, space-separated ("none" without any, "unknown" when
     /proc/cpuinfo cannot be read)."""
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpuinfo = f.read()
-        except OSError:
-            return "unknown"
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            have = set(line.split(":", 1)[1].split())
-            return " ".join(f for f in VECTOR_FLAGS if f in have) or "none"
-    return "unknown"
+    flags = _cpuinfo_field("flags", cpuinfo)
+    if flags is None:
+        return "unknown"
+    have = set(flags.split())
+    return " ".join(f for f in VECTOR_FLAGS if f in have) or "none"
 
 
 def machine_facts() -> dict[str, str]:

@@ -146,7 +146,8 @@ def test_a_counter_that_steps_back_gives_no_negative_time() -> None:
     before = MachineTimes(busy_s=49139.390000000014, idle_s=18327.070000000003)
     after = MachineTimes(busy_s=49139.39, idle_s=18327.06)
     assert after.since(before) == MachineTimes(busy_s=0.0, idle_s=0.0)
-    assert MachineTimes(busy_s=49140.5, idle_s=18328.0).since(before).busy_s > 1.0
+    earlier, later = MachineTimes(busy_s=10.5, idle_s=4.25), MachineTimes(busy_s=12.0, idle_s=5.0)
+    assert later.since(earlier) == MachineTimes(busy_s=1.5, idle_s=0.75)  # exact in binary
 
 
 def test_other_cores_is_the_machine_minus_the_roles() -> None:
