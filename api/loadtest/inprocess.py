@@ -38,8 +38,8 @@ from api.loadtest.measure import (
 )
 from api.model_configs import ModelConfig, checked_config
 from api.pipelines_spec import PIPELINES, STAGE_MODELS
-from api.triton_backend.onnx_model import session_options
 from api.triton_backend.pipeline_model import settings_from_parameters
+from api.triton_backend.stage_runner import StageSession
 from api.vision.jpeg import decode_jpeg
 from api.vision.pipeline import PIPELINE_KINDS, FramePipeline, PipelineSettings
 from api.vision.yolo import letterbox
@@ -68,36 +68,22 @@ def latest_version(model_dir: Path) -> Path:
 
 
 class OrtModel:
-    """One ONNX model with the Triton CPU model's session settings (api/triton_backend/
-    onnx_model.py); called with the batch a BLS request would carry."""
+    """One ONNX model with the Triton CPU model's session settings (its config's parameters, as
+    api/triton_backend/onnx_model.py reads them); called with the batch a BLS request would
+    carry. The run itself is the inline stage's (api/triton_backend/stage_runner.py)."""
 
     def __init__(self, model_dir: Path, config_name: str = "cpu") -> None:
-        import onnxruntime as ort
-
         config = load_config(model_dir, config_name)
         params = config_parameters(config)
         self.name = model_dir.name
         self.path = latest_version(model_dir) / params.get("onnx_file", "model.onnx")
-        options = session_options(params)
-        self.intra_op_threads = options.intra_op_num_threads
-        self.session = ort.InferenceSession(
-            str(self.path), options, providers=["CPUExecutionProvider"]
-        )
-        self.input = config.input[0].name
-        self.output = config.output[0].name
-        batch_dim = self.session.get_inputs()[0].shape[0]
-        self._static_batch = batch_dim if isinstance(batch_dim, int) else None
+        self._stage = StageSession(self.name, self.path, params)
+        self.intra_op_threads = self._stage.intra_op_threads
+        self.session = self._stage.session
+        self.input, self.output = self._stage.input, self._stage.output
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        batch = np.ascontiguousarray(batch, dtype=np.float32)  # what the BLS call sends
-        if self._static_batch in (None, batch.shape[0]):
-            return self.session.run([self.output], {self.input: batch})[0]
-        return np.concatenate(
-            [
-                self.session.run([self.output], {self.input: batch[i : i + 1]})[0]
-                for i in range(batch.shape[0])
-            ]
-        )
+        return self._stage(batch)
 
 
 @dataclass

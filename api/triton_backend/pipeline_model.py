@@ -7,6 +7,10 @@ deployment decides:
   detector_onnx   path of the detector ONNX relative to this model's directory (class names and
                   input size are read from its ultralytics metadata, so a COCO export drops in)
   rec_onnx        path of the OCR recogniser ONNX (its character set is in the metadata)
+  det_onnx        path of the OCR detector ONNX (read only when the stages run inline)
+  stages          "bls" (default): each stage is a BLS call to its Triton model; "inline": the
+                  stage models run in this process (api/triton_backend/stage_runner.py), with
+                  the session options `intra_op_threads` and `allow_spinning`
   conf_threshold, iou_threshold   detection thresholds (0.25, 0.45)
 """
 
@@ -22,6 +26,7 @@ import numpy as np
 from api import heap
 from api.pipelines_spec import MODELS, OCR_REC, YOLO, Pipeline, pipeline_served_by
 from api.triton_backend.loaded_config import checked_spec
+from api.triton_backend.stage_runner import INLINE, inline_stages, stage_mode
 from api.vision.ocr import CtcDecoder
 from api.vision.pipeline import FramePipeline, PipelineSettings
 from api.vision.yolo import DetectorInfo
@@ -71,8 +76,12 @@ class PipelineModel:
         pipeline = pipeline_served_by(checked_spec(config).name)
         self._input, self._output = pipeline.model.input.name, pipeline.model.output.name
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        settings = settings_from_parameters(pipeline, params, Path(args["model_repository"]))
-        self._pipeline = FramePipeline(settings, self._bls)
+        model_dir = Path(args["model_repository"])
+        settings = settings_from_parameters(pipeline, params, model_dir)
+        if stage_mode(params) == INLINE:
+            self._pipeline = FramePipeline(settings, inline_stages(pipeline, params, model_dir))
+        else:
+            self._pipeline = FramePipeline(settings, self._bls)
         # BLS outputs are read in CPU memory: on the GPU deployment the ONNX models' outputs
         # would otherwise stay on the GPU, and NMS/CTC run in numpy anyway (docs/ARCHITECTURE.md).
         self._cpu = pb_utils.PreferredMemory(pb_utils.TRITONSERVER_MEMORY_CPU, 0)

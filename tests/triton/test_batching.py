@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
 
@@ -10,6 +11,9 @@ from api.inference.batcher import MicroBatcher
 from api.inference.triton_client import TritonClient
 from api.synthetic.scene import encode_jpeg, make_frames
 from api.synthetic.scoring import iou
+from api.triton_server.embedded import EmbeddedTriton
+from tests.support.model_repos import copy_models, with_bls_stages
+from tests.support.ports import free_ports
 
 pytestmark = pytest.mark.triton  # the real tritonserver
 
@@ -31,6 +35,20 @@ async def _stats_after(
         assert asyncio.get_running_loop().time() < deadline, f"{model} stats never counted"
         await asyncio.sleep(0.02)
     return now
+
+
+@pytest.fixture(scope="module")
+def bls_triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedTriton]:
+    """`pipeline_yolo_ocr` with its stages as BLS calls to the `yolo` and `ocr_rec` models, as
+    the GPU deployment runs them (the shared server runs them inline, as the CPU one does)."""
+    root = tmp_path_factory.mktemp("bls")
+    repo = with_bls_stages(copy_models((MODEL, "yolo", "ocr_rec"), root / "models"))
+    server = EmbeddedTriton(workdir=root / "triton", ports=free_ports(), model_repository=repo)
+    try:
+        server.start(timeout_s=240)
+        yield server
+    finally:
+        server.stop()
 
 
 def test_eight_frames_reach_triton_as_one_request_in_caller_order(triton) -> None:
@@ -67,13 +85,13 @@ def test_eight_frames_reach_triton_as_one_request_in_caller_order(triton) -> Non
         assert texts & {s.text for s in frame.signs}
 
 
-def test_each_stage_runs_once_per_batch_of_requests(triton) -> None:
-    """execute() batches across the requests it is handed: 8 frames from 4 concurrent requests
-    cost the detector and the recogniser one execution each (or as few as Triton grouped)."""
+def test_each_stage_runs_once_per_batch_of_requests(bls_triton) -> None:
+    """Through BLS, one execute() makes one call per stage for the whole batch: 8 frames cost the
+    detector and the recogniser one execution each."""
     frames = [encode_jpeg(f.image) for f in make_frames(6300, 8)]
 
     async def run() -> dict[str, tuple[int, int]]:
-        client = TritonClient(triton.grpc_url)
+        client = TritonClient(bls_triton.grpc_url)
         try:
             await client.infer_frames(MODEL, frames[:1])  # warm-up
             before = {m: await _stats(client, m) for m in (MODEL, "yolo", "ocr_rec")}
@@ -87,3 +105,25 @@ def test_each_stage_runs_once_per_batch_of_requests(triton) -> None:
     assert delta[MODEL] == (8, 1)
     assert delta["yolo"] == (8, 1)  # one detector call for the 8 frames
     assert delta["ocr_rec"][1] == 1 and delta["ocr_rec"][0] >= 8  # one rec call for all crops
+
+
+def test_inline_and_bls_stages_give_the_same_results(triton, bls_triton) -> None:
+    """The CPU deployment's inline stages answer exactly as BLS calls to the stage models do, and
+    the shared (inline) server never calls its stage models."""
+    frames = [encode_jpeg(f.image) for f in make_frames(6400, 6)]
+
+    async def run() -> tuple[list[dict], list[dict], tuple[int, int], tuple[int, int]]:
+        inline, bls = TritonClient(triton.grpc_url), TritonClient(bls_triton.grpc_url)
+        try:
+            before = await _stats(inline, "yolo")
+            by_inline = await inline.infer_frames(MODEL, frames)
+            by_bls = await bls.infer_frames(MODEL, frames)
+            return by_inline, by_bls, before, await _stats(inline, "yolo")
+        finally:
+            await inline.close()
+            await bls.close()
+
+    by_inline, by_bls, before, after = asyncio.run(run())
+    assert all(r["detections"] for r in by_inline)  # the frames have signs: something was found
+    assert by_inline == by_bls
+    assert after == before  # inline: the detector ran inside the pipeline's own stubs

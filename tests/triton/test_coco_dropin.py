@@ -20,6 +20,7 @@ from api.synthetic.scene import encode_jpeg, make_frames
 from api.triton_server.embedded import EmbeddedTriton
 from api.vision.pipeline import FramePipeline, PipelineSettings
 from api.vision.yolo import DetectorInfo
+from tests.support.model_repos import with_bls_stages
 from tests.support.ports import free_ports
 
 pytestmark = pytest.mark.triton  # a second real tritonserver on an exported COCO model
@@ -34,6 +35,9 @@ def coco_triton(tmp_path_factory: pytest.TempPathFactory):
     for model in ("yolo", "pipeline_yolo"):
         shutil.copytree(REPO / model, repo / model, ignore=shutil.ignore_patterns("*.onnx"))
     shutil.copy(ASSET, repo / "yolo" / "1" / "model.onnx")
+    # BLS stages, so the served `yolo` model's statistics show the export really ran (the
+    # inline stages read the same file: tests/triton/test_batching.py checks they agree).
+    with_bls_stages(repo)
     server = EmbeddedTriton(
         workdir=repo.parent / "coco_triton", ports=free_ports(), model_repository=repo
     )

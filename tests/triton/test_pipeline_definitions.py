@@ -26,6 +26,14 @@ from api.pipelines_spec import MODELS, PIPELINES, STAGE_MODELS, pipeline_served_
 from api.synthetic.scene import encode_jpeg, make_frames
 from api.triton_backend.loaded_config import checked_spec
 from api.triton_backend.pipeline_model import METADATA_PARAMETERS, settings_from_parameters
+from api.triton_backend.stage_runner import (
+    BLS,
+    INLINE,
+    ONNX_PARAMETERS,
+    InlineStages,
+    inline_stages,
+    stage_mode,
+)
 from api.vision.pipeline import FramePipeline
 
 REPO = Path(__file__).resolve().parents[2] / "triton_models"
@@ -177,6 +185,62 @@ def test_metadata_parameters_name_a_stage_models_onnx(pipeline_id: str) -> None:
                 continue
             onnx = (model_dir / params[parameter]).resolve()
             assert onnx.is_file() and onnx.is_relative_to(REPO / stage), f"{path}: {onnx}"
+
+
+def _params(path: Path) -> dict[str, str]:
+    return {k: v.string_value for k, v in load_config(path).parameters.items()}
+
+
+@pytest.mark.parametrize("pipeline_id", list(PIPELINES))
+def test_inline_stages_are_the_stage_models_own(pipeline_id: str) -> None:
+    """The CPU config runs the stages inline, on the very ONNX file and session options each
+    stage model's CPU config serves; the GPU config keeps them as BLS calls to Triton models."""
+    pipeline = PIPELINES[pipeline_id]
+    model_dir = REPO / pipeline.triton_model
+    cpu, gpu = _params(model_dir / "configs" / "cpu.pbtxt"), _params(model_dir / "config.pbtxt")
+    assert stage_mode(cpu) == INLINE and stage_mode(gpu) == BLS
+    for stage in pipeline.stage_names:
+        stage_dir = REPO / stage
+        stage_params = _params(stage_dir / "configs" / "cpu.pbtxt")
+        versions = [p for p in stage_dir.iterdir() if p.is_dir() and p.name.isdigit()]
+        served = max(versions, key=lambda p: int(p.name)) / stage_params["onnx_file"]
+        assert (model_dir / cpu[ONNX_PARAMETERS[stage]]).resolve() == served.resolve()
+        for option in ("intra_op_threads", "allow_spinning"):
+            assert cpu[option] == stage_params[option], f"{pipeline.triton_model}: {option}"
+
+
+def test_stage_mode_refuses_an_unknown_value() -> None:
+    assert stage_mode({}) == BLS
+    with pytest.raises(ValueError, match="'stages' is 'inlined'; expected one of"):
+        stage_mode({"stages": "inlined"})
+
+
+def test_inline_stages_need_every_stage_onnx(tmp_path: Path) -> None:
+    pipeline = PIPELINES["yolo_ocr"]
+    model_dir = REPO / pipeline.triton_model
+    params = _params(model_dir / "configs" / "cpu.pbtxt")
+    missing = {k: v for k, v in params.items() if k != "rec_onnx"}
+    with pytest.raises(ValueError, match="'rec_onnx' \\(the ocr_rec ONNX file\\) is missing"):
+        inline_stages(pipeline, missing, model_dir)
+    with pytest.raises(ValueError, match="is not a file"):
+        inline_stages(pipeline, params, tmp_path)  # the relative paths lead nowhere from here
+
+
+def test_inline_stages_give_the_stage_models_results() -> None:
+    """The inline runner returns what the stage model's own session returns for one batch."""
+    pipeline = PIPELINES["yolo"]
+    model_dir = REPO / pipeline.triton_model
+    runner = inline_stages(pipeline, _params(model_dir / "configs" / "cpu.pbtxt"), model_dir)
+    assert isinstance(runner, InlineStages) and set(runner.sessions) == {"yolo"}
+    assert runner.sessions["yolo"].intra_op_threads == 1
+    batch = np.random.default_rng(0).random((2, 3, 320, 320), dtype=np.float32)
+    own = ort.InferenceSession(
+        str(REPO / "yolo" / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    expected = own.run(["output0"], {"images": batch})[0]
+    got = runner("yolo", batch)
+    # (numpy.testing is not used: importing it starts lscpu, a process the fast layer refuses)
+    assert got.shape == expected.shape and np.allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
 class RecordingRunner:
