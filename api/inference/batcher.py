@@ -158,7 +158,10 @@ class MicroBatcher:
             while len(self._pending) < target and (left := deadline - time.monotonic()) > 0:
                 self._arrived.clear()
                 try:
-                    await asyncio.wait_for(self._arrived.wait(), left)
+                    # asyncio.timeout, not wait_for: wait_for wraps the wait in a new task,
+                    # and these waits run several times per frame.
+                    async with asyncio.timeout(left):
+                        await self._arrived.wait()
                 except TimeoutError:
                     break
             room = await self._wait_for_room()
@@ -211,7 +214,8 @@ class MicroBatcher:
                 t for t in (self._until_next_expiry(), self._until_handover()) if t is not None
             ]
             try:
-                await asyncio.wait_for(self._freed.wait(), min(waits) if waits else None)
+                async with asyncio.timeout(min(waits) if waits else None):
+                    await self._freed.wait()
             except TimeoutError:
                 continue
 

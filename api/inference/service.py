@@ -46,12 +46,19 @@ class InferenceService:
         self._batchers = {p.id: self._batcher(p, settings) for p in PIPELINES.values()}
 
     def _batcher(self, pipeline: Pipeline, settings: Settings) -> MicroBatcher:
+        # Bound once: `labels()` takes a lock and a dict lookup, and this runs for every batch.
+        sizes, seconds_at_triton = (
+            BATCH_SIZE.labels(pipeline.id),
+            TRITON_REQUEST_SECONDS.labels(pipeline.id),
+        )
+        window = BATCH_WINDOW.labels(pipeline.id)
+
         def observe(size: int, seconds: float) -> None:
-            BATCH_SIZE.labels(pipeline.id).observe(size)
-            TRITON_REQUEST_SECONDS.labels(pipeline.id).observe(seconds)
+            sizes.observe(size)
+            seconds_at_triton.observe(seconds)
             budget = self._batchers[pipeline.id].budget
             if budget is not None:
-                BATCH_WINDOW.labels(pipeline.id).set(budget.window)
+                window.set(budget.window)
 
         async def infer(frames: list[bytes]) -> list[dict]:
             return await self.client.infer_frames(pipeline.triton_model, frames)

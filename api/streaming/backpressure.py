@@ -24,12 +24,13 @@ class DropWindow:
         self.window_s = window_s
         self._clock = clock
         self._arrivals: deque[tuple[float, bool]] = deque()  # (time, dropped)
+        self._dropped = 0  # arrivals in the window marked dropped (drop_rate runs twice a frame)
         self._completions: deque[float] = deque()
 
     def _trim(self, now: float) -> None:
         horizon = now - self.window_s
         while self._arrivals and self._arrivals[0][0] < horizon:
-            self._arrivals.popleft()
+            self._dropped -= self._arrivals.popleft()[1]
         while self._completions and self._completions[0] < horizon:
             self._completions.popleft()
 
@@ -43,8 +44,10 @@ class DropWindow:
         for i in range(len(self._arrivals) - 1, -1, -1):
             if not self._arrivals[i][1]:
                 self._arrivals[i] = (self._arrivals[i][0], True)
+                self._dropped += 1
                 return
         self._arrivals.append((now, True))
+        self._dropped += 1
 
     def record_completion(self) -> None:
         self._completions.append(self._clock())
@@ -53,7 +56,7 @@ class DropWindow:
         self._trim(self._clock())
         if not self._arrivals:
             return 0.0
-        return sum(dropped for _, dropped in self._arrivals) / len(self._arrivals)
+        return self._dropped / len(self._arrivals)
 
     def processed_fps(self) -> float:
         self._trim(self._clock())

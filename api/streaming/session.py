@@ -132,6 +132,8 @@ class StreamSession:
         self.send_lock = asyncio.Lock()
         self.terminated: asyncio.Future[Termination] = asyncio.get_running_loop().create_future()
         self.targeting_key = self.targeting_key or self.session_id
+        self._latency = metrics.STREAM_LATENCY.labels(self.pipeline_id)  # bound once, as above
+        self._expired = metrics.STREAM_EXPIRED.labels(self.pipeline_id)
 
     @property
     def state(self) -> PressureState:
@@ -194,7 +196,7 @@ class StreamSession:
         try:
             result = await self.infer(frame.data, frame.received)
         except FrameExpired:
-            metrics.STREAM_EXPIRED.labels(self.pipeline_id).inc()
+            self._expired.inc()
             await self._answer_dropped(frame, "expired")
             return
         except InferenceUnavailable as exc:
@@ -214,7 +216,7 @@ class StreamSession:
         self._unavailable_since, self._consecutive_failures = None, 0
         elapsed = time.monotonic() - frame.received
         frame.reply = protocol.result_message(frame.index, result, elapsed * 1000)
-        metrics.STREAM_LATENCY.labels(self.pipeline_id).observe(elapsed)
+        self._latency.observe(elapsed)
         await self._flush()
 
     async def _answer_dropped(self, frame: _Frame, why: str) -> None:

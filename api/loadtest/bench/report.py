@@ -173,7 +173,9 @@ def _breakdown_intro() -> str:
         "CPU ms per result of each process of the stack in row c's window (psutil): the model "
         "stubs (Triton's Python backend stubs of `yolo`, `ocr_det`, `ocr_rec`, grouped by the "
         "model their command line names; the biggest in brackets), the pipeline stub (the "
-        "`pipeline_*` models' stubs), the gateway (the uvicorn API process), `tritonserver` "
+        "`pipeline_*` models' stubs; where the CPU configs run the stages inline, "
+        '`stages: "inline"`, the models run here and the model stubs stay idle), the gateway '
+        "(the uvicorn API process), `tritonserver` "
         "itself, the client (the load generator: the benchmark process) and the cores left idle "
         "(the machine's idle time over the window, as a fraction of all cores). Per model and "
         "per process in the JSON (`pipelines.<id>.rows.c.detail.cpu`)."
