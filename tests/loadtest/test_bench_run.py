@@ -57,11 +57,14 @@ def test_smoke_run_every_row(triton) -> None:
 
     # Where row c's CPU went: every process of the stack measured, the pipeline's own stubs busy.
     per = rows["c"]["detail"]["cpu"]["cpu_ms_per_result"]
-    for role in (GATEWAY, TRITONSERVER, CLIENT, STUB + "yolo", STUB + "pipeline_yolo"):
+    for role in (GATEWAY, TRITONSERVER, CLIENT, STUB + "pipeline_yolo"):
         assert per[role] > 0, role
-    assert per[STUB + "yolo"] > per[STUB + "ocr_rec"]  # yolo does not run OCR recognition
+    assert {STUB + "yolo", STUB + "ocr_rec"} <= set(per)  # the idle stage stubs are measured too
+    # The CPU configs run the stages inline: the model's work shows in the pipeline's stubs.
+    cells = columns(rows["c"]["detail"]["cpu"])
+    assert cells.pipeline_stub is not None and cells.model_stubs is not None
+    assert cells.pipeline_stub > 10 * cells.model_stubs
     assert 0 <= rows["c"]["detail"]["cpu"]["idle_fraction"] <= 1
-    assert columns(rows["c"]["detail"]["cpu"]).model_stubs > 0
     # Row e uses no Triton: only the naive gateway is its work.
     e_per = rows["e"]["detail"]["cpu"]["cpu_ms_per_result"]
     assert rows["e"]["cpu_ms_per_frame"] == pytest.approx(e_per[GATEWAY], abs=0.02)
