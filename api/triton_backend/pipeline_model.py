@@ -26,7 +26,7 @@ import numpy as np
 from api import heap
 from api.pipelines_spec import MODELS, OCR_REC, YOLO, Pipeline, pipeline_served_by
 from api.triton_backend.loaded_config import checked_spec
-from api.triton_backend.stage_runner import INLINE, inline_stages, stage_mode
+from api.triton_backend.stage_runner import INLINE, ONNX_PARAMETERS, inline_stages, stage_mode
 from api.vision.ocr import CtcDecoder
 from api.vision.pipeline import FramePipeline, PipelineSettings
 from api.vision.yolo import DetectorInfo
@@ -35,7 +35,7 @@ FAULT_INJECTION_ENV = "FRAMEGATE_FAULT_INJECTION"
 POISON = b"FRAMEGATE-POISON"
 
 # The config parameter naming the ONNX file whose metadata a stage's post-processing reads.
-METADATA_PARAMETERS = {YOLO.name: "detector_onnx", OCR_REC.name: "rec_onnx"}
+METADATA_PARAMETERS = {m: ONNX_PARAMETERS[m] for m in (YOLO.name, OCR_REC.name)}
 
 
 def onnx_metadata(path: Path) -> dict[str, str]:
