@@ -17,6 +17,10 @@ fi
 # a browser of its own here.
 command -v chromium >/dev/null 2>&1 \
   || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+# matplotlib (the load test's plots) builds its font cache on its first import by running
+# fc-list; built here, so the fast layer (which refuses subprocesses) never starts it on a fresh
+# machine.
+.venv/bin/python -c "import matplotlib; matplotlib.use('Agg'); import matplotlib.font_manager"
 .venv/bin/python -c "import cv2, onnxruntime, pytriton, tritonclient.grpc.aio" \
   || { echo "setup: dependency check failed" >&2; exit 1; }
 echo "setup: ok (.venv ready; run .venv/bin/framegate --help)"
