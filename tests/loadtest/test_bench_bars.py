@@ -73,6 +73,8 @@ def test_explanations_name_the_numbers() -> None:
     assert "500 ms" in text and "60 ms" in text and "240 ms" in text
     assert "STREAM_LATENCY_BUDGET_MS=250" in text
     assert "Little's law" in bars.explain_overload(over, 60.0, None, budget_ms=0)
+    half = make_row("c50", 15.0, 200.0, 30.0, detail={"batch_size_mean": 3.5})
+    assert "3.5" in bars.explain_half_load(half, 60.0, 120.0)
 
 
 def test_overload_explanation_says_where_the_budget_stands_against_the_bar() -> None:
@@ -84,5 +86,3 @@ def test_overload_explanation_says_where_the_budget_stands_against_the_bar() -> 
     within = bars.explain_overload(over, 32.0, 51.0, budget_ms=80)
     assert "is within 3x this run's single-frame latency" in within
     assert "above 3x" not in within and "51 ms" in within
-    half = make_row("c50", 15.0, 200.0, 30.0, detail={"batch_size_mean": 3.5})
-    assert "3.5" in bars.explain_half_load(half, 60.0, 120.0)

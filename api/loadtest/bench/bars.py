@@ -88,14 +88,20 @@ def explain_overload(
     over: Row, single_ms: float, batch_ms: float | None, budget_ms: float | None = None
 ) -> str:
     parts = [f"p99 {over.latency_ms['p99']:.0f} ms vs single frame {single_ms:.0f} ms"]
-    if budget_ms and budget_ms > OVERLOAD_BAR * single_ms:
+    if not budget_ms:
+        parts.append(
+            "without a latency budget, drops only bound each session (1 in flight + 1 waiting), "
+            "so every busy session keeps a frame in the system and the wait grows with sessions "
+            "/ throughput (Little's law)"
+        )
+    elif budget_ms > OVERLOAD_BAR * single_ms:
         parts.append(
             f"delivered results are held to the latency budget (STREAM_LATENCY_BUDGET_MS="
             f"{budget_ms:g}), which is above {OVERLOAD_BAR:g}x this run's single-frame latency, "
             "and p99 lands near the budget (a frame may wait half of it for room, then its round "
             "trip varies)"
         )
-    elif budget_ms:
+    else:
         # A budget within the bar cannot be what broke it: frames expire only while they wait
         # for room, and one sent with room goes even if late (late beats never).
         parts.append(
@@ -103,12 +109,6 @@ def explain_overload(
             f"{OVERLOAD_BAR:g}x this run's single-frame latency, but frames expire only while "
             "they wait for room: once sent, a frame's round trip at Triton under overload decides "
             "its latency"
-        )
-    else:
-        parts.append(
-            "without a latency budget, drops only bound each session (1 in flight + 1 waiting), "
-            "so every busy session keeps a frame in the system and the wait grows with sessions "
-            "/ throughput (Little's law)"
         )
     if batch_ms:
         parts.append(f"a batch's Triton round trip is {batch_ms:.0f} ms on average in this run")
