@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,6 +30,7 @@ log = logging.getLogger("framegate.inference")
 DNS_SCHEME = "dns:"
 BACKOFF_INITIAL_S = 0.1
 BACKOFF_MAX_S = 1.0
+_DOUBLINGS_TO_MAX = math.ceil(math.log2(BACKOFF_MAX_S / BACKOFF_INITIAL_S))
 
 
 class Server(Protocol):
@@ -60,7 +62,9 @@ class Replica:
 
     def failed(self, now: float) -> None:
         self.failures += 1
-        backoff = min(BACKOFF_INITIAL_S * 2 ** (self.failures - 1), BACKOFF_MAX_S)
+        # The doubling stops at the cap: 2.0 ** n overflows a float after 1,024 failures in a row.
+        doublings = min(self.failures - 1, _DOUBLINGS_TO_MAX)
+        backoff = min(BACKOFF_INITIAL_S * 2**doublings, BACKOFF_MAX_S)
         self.down_until = now + backoff
 
     def succeeded(self) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from api.inference.errors import InferenceUnavailable, PipelineFailure
-from api.inference.replicas import ReplicaSet, parse_url
+from api.inference.replicas import BACKOFF_MAX_S, Replica, ReplicaSet, parse_url
 
 
 class FakeServer:
@@ -158,3 +158,14 @@ async def test_a_replica_added_behind_the_dns_name_gets_traffic() -> None:
             break
     assert servers["10.0.0.1:8001"].closed and replicas.endpoints == ["10.0.0.2:8001"]
     await replicas.close()
+
+
+def test_backoff_stays_capped_however_long_a_replica_keeps_failing() -> None:
+    """A Triton down for long fails thousands of requests in a row; the backoff stays at its cap
+    (2 ** failures overflowed a float after 1,024: every frame then got internal_error instead of
+    inference_unavailable, seen in a CI run beside a busy process)."""
+    replica = Replica("127.0.0.1:1", server=None)  # type: ignore[arg-type]  # never called
+    for _ in range(5000):
+        replica.failed(now=0.0)
+    assert replica.failures == 5000
+    assert replica.down_until == BACKOFF_MAX_S
