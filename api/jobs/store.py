@@ -160,9 +160,11 @@ class JobStore:
         stored frames by the next claim), or failed once they have used every attempt."""
         return await self._run(_recover, max_attempts)
 
-    async def requeue(self, job_id: str) -> None:
-        """A clean shutdown interrupted the job: pending again, its attempt given back."""
-        await self._run(_requeue, job_id)
+    async def requeue(self, job_id: str) -> JobStatus | None:
+        """A clean shutdown interrupted the job: pending again, its attempt given back. Returns
+        the job's status afterwards (None: no such job): a job that is no longer running (its
+        last chunk was stored before the shutdown reached its worker) is left as it is."""
+        return await self._run(_requeue, job_id)
 
     async def fail(self, job_id: str, error: str) -> None:
         await self._run(_fail, job_id, error)
@@ -273,12 +275,14 @@ def _recover(conn: duckdb.DuckDBPyConnection, max_attempts: int) -> Recovery:
     return _in_transaction(conn, body)
 
 
-def _requeue(conn: duckdb.DuckDBPyConnection, job_id: str) -> None:
+def _requeue(conn: duckdb.DuckDBPyConnection, job_id: str) -> JobStatus | None:
     conn.execute(
         "UPDATE jobs SET status = 'pending', attempts = greatest(attempts - 1, 0), "
         "updated_at = greatest(updated_at, ?) WHERE job_id = ? AND status = 'running'",
         [_now(), job_id],
     )
+    row = conn.execute("SELECT status FROM jobs WHERE job_id = ?", [job_id]).fetchone()
+    return JobStatus(row[0]) if row else None
 
 
 def _fail(conn: duckdb.DuckDBPyConnection, job_id: str, error: str) -> None:

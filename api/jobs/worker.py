@@ -24,7 +24,7 @@ from api.inference.errors import BatcherClosed, InferenceUnavailable
 from api.jobs import metrics
 from api.jobs.frames import SampledFrame, UnreadableVideo
 from api.jobs.processing import FrameResult, Inference, infer_chunk, open_frames
-from api.jobs.store import DB_FILE_NAME, JobRecord, JobStore, Recovery
+from api.jobs.store import DB_FILE_NAME, JobRecord, JobStatus, JobStore, Recovery
 
 log = logging.getLogger("framegate.jobs")
 
@@ -101,8 +101,12 @@ class JobRunner:
         try:
             await self._process(job)
         except (asyncio.CancelledError, BatcherClosed):
-            await self._store.requeue(job.job_id)
-            log.info("job returned to the queue (shutdown)", extra=fields)
+            # The shutdown may land while the last chunk's write runs on the store's thread:
+            # the write commits, the await is cancelled, and the job is complete, not interrupted.
+            if await self._store.requeue(job.job_id) is JobStatus.COMPLETED:
+                await self._finish_completed(job, fields)
+            else:
+                log.info("job returned to the queue (shutdown)", extra=fields)
             raise asyncio.CancelledError from None
         except (JobError, UnreadableVideo) as exc:
             await self._finish_failed(job, str(exc), fields)
@@ -110,11 +114,14 @@ class JobRunner:
             log.exception("job failed unexpectedly", extra=fields)
             await self._finish_failed(job, "internal error while processing the job", fields)
         else:
-            metrics.JOBS_FINISHED.labels("completed").inc()
-            log.info("job completed", extra=fields)
-            await self._remove_upload(job)
+            await self._finish_completed(job, fields)
         finally:
             metrics.JOBS_RUNNING.dec()
+
+    async def _finish_completed(self, job: JobRecord, fields: dict) -> None:
+        metrics.JOBS_FINISHED.labels("completed").inc()
+        log.info("job completed", extra=fields)
+        await self._remove_upload(job)
 
     async def _finish_failed(self, job: JobRecord, error: str, fields: dict) -> None:
         await self._store.fail(job.job_id, error)
@@ -141,6 +148,8 @@ class JobRunner:
                 remaining -= len(frames)
                 await self._store.save_chunk(job.job_id, results, complete=remaining == 0)
                 metrics.JOB_FRAMES.inc(len(results))
+                if remaining == 0:  # complete: no further read for a shutdown to interrupt
+                    return
 
     async def _infer_with_retry(
         self, job: JobRecord, frames: list[SampledFrame]

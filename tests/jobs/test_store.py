@@ -99,9 +99,10 @@ async def test_requeue_gives_the_attempt_back(tmp_path: Path) -> None:
     async with opened(tmp_path) as store:
         await store.create(new_job("a"))
         await store.claim()
-        await store.requeue("a")
+        assert await store.requeue("a") is JobStatus.PENDING
         job = await store.get("a")
         assert job is not None and job.status is JobStatus.PENDING and job.attempts == 0
+        assert await store.requeue("missing") is None
 
 
 async def test_requeue_leaves_finished_jobs_alone(tmp_path: Path) -> None:
@@ -109,7 +110,7 @@ async def test_requeue_leaves_finished_jobs_alone(tmp_path: Path) -> None:
         await store.create(new_job("a", total=1))
         await store.claim()
         await store.save_chunk("a", [(0, {})], complete=True)
-        await store.requeue("a")
+        assert await store.requeue("a") is JobStatus.COMPLETED  # the worker counts it completed
         job = await store.get("a")
         assert job is not None and job.status is JobStatus.COMPLETED
 
