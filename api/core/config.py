@@ -38,6 +38,9 @@ class FlagProviderName(StrEnum):
     ENV = "env"
 
 
+MAX_TRITON_TIMEOUT_S = 3600.0
+
+
 class Settings(BaseSettings):
     # No inf/nan anywhere: STREAM_MAX_FRAME_SIZE_MB=inf passed every range check and then failed
     # each session computing its byte limit (OverflowError).
@@ -47,7 +50,9 @@ class Settings(BaseSettings):
 
     role: Role = Role.ALL
     triton_url: str = "127.0.0.1:8001"
-    triton_timeout_s: float = Field(30.0, gt=0)
+    # At most an hour: gRPC fails a call whose deadline lies too far ahead (1e10 s) at once with
+    # DEADLINE_EXCEEDED, so every frame would have been "unavailable" (tests/inference).
+    triton_timeout_s: float = Field(30.0, gt=0, le=MAX_TRITON_TIMEOUT_S)
     data_dir: Path = Path("./data")
     log_level: str = "INFO"
     # Count blocking calls made on the event loop thread (tests and diagnosis; see loop_audit).

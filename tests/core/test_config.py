@@ -57,6 +57,12 @@ def test_batch_delay_free_where_no_budget_applies(unbudgeted: dict[str, Any]) ->
     assert Settings(batch_max_delay_ms=500, **unbudgeted).live_latency_budget_s is None
 
 
+def test_triton_timeout_beyond_an_hour_rejected() -> None:
+    """gRPC fails every call at once whose deadline lies that far ahead (tests/inference)."""
+    assert problem(triton_timeout_s="1e10").startswith("TRITON_TIMEOUT_S=1e10: ")
+    assert Settings(triton_timeout_s=3600).triton_timeout_s == 3600
+
+
 def test_latency_budget_beyond_triton_timeout_rejected() -> None:
     assert problem(stream_latency_budget_ms=3000, triton_timeout_s=2).startswith(
         "STREAM_LATENCY_BUDGET_MS (3000) must be <= TRITON_TIMEOUT_S (2 s)"

@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from tritonclient.utils import InferenceServerException
 
+from api.core.config import MAX_TRITON_TIMEOUT_S
 from api.inference.errors import InferenceUnavailable, PipelineFailure
 from api.inference.triton_client import TritonClient, _classify
 
@@ -93,3 +94,27 @@ async def test_nothing_listening_makes_inference_unavailable(unreachable: Triton
     assert isinstance(cause, InferenceServerException)  # the client's own error, kept as cause
     assert cause.status() == str(grpc.StatusCode.UNAVAILABLE)
     assert unreachable.last_latency_s != 0.0  # set by the failed call too (0.0 until a call)
+
+
+@pytest.mark.parametrize(
+    ("timeout_s", "status"),
+    [
+        # Within the bound the call gets as far as connecting (refused: UNAVAILABLE).
+        (MAX_TRITON_TIMEOUT_S, grpc.StatusCode.UNAVAILABLE),
+        # Far beyond it gRPC fails the call at once: why TRITON_TIMEOUT_S has an upper bound
+        # (api/core/config.py). Should gRPC ever accept it, the bound may be relaxed.
+        (1e10, grpc.StatusCode.DEADLINE_EXCEEDED),
+    ],
+)
+async def test_a_deadline_too_far_ahead_fails_every_call(
+    closed_port: int, timeout_s: float, status: grpc.StatusCode
+) -> None:
+    client = TritonClient(f"127.0.0.1:{closed_port}", timeout_s=timeout_s)
+    try:
+        with pytest.raises(InferenceUnavailable) as failed:
+            await client.infer_frames("pipeline_yolo", [b"\xff\xd8\xff\xd9"])
+    finally:
+        await client.close()
+    cause = failed.value.__cause__
+    assert isinstance(cause, InferenceServerException)
+    assert cause.status() == str(status)
