@@ -79,6 +79,16 @@ def _last_seen(watch: TritonWatch) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    # Without these the OpenAPI schema promised JSON (FastAPI's default for a plain Response).
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.websockets import WebSocketDisconnect
 
 from api.core.config import Settings
@@ -180,3 +181,12 @@ def test_drain_answers_dropped_what_inference_never_answers(client) -> None:
         assert json.loads(ws.receive_text()) == {"frame_index": 0, "dropped": True}
         expect_close(ws, 1012)
     draining.result(timeout=10)
+
+
+def test_metrics_are_prometheus_text_in_the_response_and_in_the_schema(client) -> None:
+    app = client(HeldInference())
+    response = app.get("/metrics")
+    assert response.headers["content-type"] == CONTENT_TYPE_LATEST
+    assert "framegate_stream_sessions_active" in response.text
+    documented = app.get("/openapi.json").json()["paths"]["/metrics"]["get"]["responses"]["200"]
+    assert set(documented["content"]) == {CONTENT_TYPE_LATEST}  # not application/json
