@@ -101,12 +101,7 @@ class JobRunner:
         try:
             await self._process(job)
         except (asyncio.CancelledError, BatcherClosed):
-            # The shutdown may land while the last chunk's write runs on the store's thread:
-            # the write commits, the await is cancelled, and the job is complete, not interrupted.
-            if await self._store.requeue(job.job_id) is JobStatus.COMPLETED:
-                await self._finish_completed(job, fields)
-            else:
-                log.info("job returned to the queue (shutdown)", extra=fields)
+            await self._interrupted(job, fields)
             raise asyncio.CancelledError from None
         except (JobError, UnreadableVideo) as exc:
             await self._finish_failed(job, str(exc), fields)
@@ -114,19 +109,39 @@ class JobRunner:
             log.exception("job failed unexpectedly", extra=fields)
             await self._finish_failed(job, "internal error while processing the job", fields)
         else:
-            await self._finish_completed(job, fields)
+            await self._completed(job, fields)
         finally:
             metrics.JOBS_RUNNING.dec()
 
-    async def _finish_completed(self, job: JobRecord, fields: dict) -> None:
+    async def _interrupted(self, job: JobRecord, fields: dict) -> None:
+        """A shutdown cancelled the worker: the job goes back to the queue, unless the store write
+        the cancel raced with had finished it. Such a write runs on the store's thread and
+        commits whatever happens to the await; the store's next call runs after it."""
+        status = await self._store.requeue(job.job_id)
+        if status is JobStatus.COMPLETED:
+            await self._completed(job, fields)
+        elif status is JobStatus.FAILED:
+            await self._failed(job, fields)
+        else:
+            log.info("job returned to the queue (shutdown)", extra=fields)
+
+    async def _finish_failed(self, job: JobRecord, error: str, fields: dict) -> None:
+        fields = {**fields, "error": error}
+        try:
+            await self._store.fail(job.job_id, error)
+        except asyncio.CancelledError:
+            await self._interrupted(job, fields)  # failed if the write ran, else requeued
+            raise
+        await self._failed(job, fields)
+
+    async def _completed(self, job: JobRecord, fields: dict) -> None:
         metrics.JOBS_FINISHED.labels("completed").inc()
         log.info("job completed", extra=fields)
         await self._remove_upload(job)
 
-    async def _finish_failed(self, job: JobRecord, error: str, fields: dict) -> None:
-        await self._store.fail(job.job_id, error)
+    async def _failed(self, job: JobRecord, fields: dict) -> None:
         metrics.JOBS_FINISHED.labels("failed").inc()
-        log.warning("job failed", extra={**fields, "error": error})
+        log.warning("job failed", extra=fields)
         await self._remove_upload(job)
 
     async def _remove_upload(self, job: JobRecord) -> None:
