@@ -163,7 +163,7 @@ class JobStore:
     async def requeue(self, job_id: str) -> JobStatus | None:
         """A clean shutdown interrupted the job: pending again, its attempt given back. Returns
         the job's status afterwards (None: no such job): a job that is no longer running (its
-        last chunk was stored before the shutdown reached its worker) is left as it is."""
+        final write ran before the shutdown reached its worker) is left as it is."""
         return await self._run(_requeue, job_id)
 
     async def fail(self, job_id: str, error: str) -> None:

@@ -99,24 +99,36 @@ class JobRunner:
         log.info("job started", extra={**fields, "frames_done": job.frames_done})
         metrics.JOBS_RUNNING.inc()
         try:
-            await self._process(job)
+            error = await self._processed(job, fields)
+            if error is not None:
+                fields = {**fields, "error": error}
+                await self._store.fail(job.job_id, error)
         except (asyncio.CancelledError, BatcherClosed):
             await self._interrupted(job, fields)
             raise asyncio.CancelledError from None
-        except (JobError, UnreadableVideo) as exc:
-            await self._finish_failed(job, str(exc), fields)
-        except Exception:
-            log.exception("job failed unexpectedly", extra=fields)
-            await self._finish_failed(job, "internal error while processing the job", fields)
         else:
-            await self._completed(job, fields)
+            await (self._completed if error is None else self._failed)(job, fields)
         finally:
             metrics.JOBS_RUNNING.dec()
 
+    async def _processed(self, job: JobRecord, fields: dict) -> str | None:
+        """Runs the job's frames; None when it completed, else the error its status reports."""
+        try:
+            await self._process(job)
+        except (JobError, UnreadableVideo) as exc:
+            return str(exc)
+        except BatcherClosed:  # the shutdown's, not the job's
+            raise
+        except Exception:
+            log.exception("job failed unexpectedly", extra=fields)
+            return "internal error while processing the job"
+        return None
+
     async def _interrupted(self, job: JobRecord, fields: dict) -> None:
         """A shutdown cancelled the worker: the job goes back to the queue, unless the store write
-        the cancel raced with had finished it. Such a write runs on the store's thread and
-        commits whatever happens to the await; the store's next call runs after it."""
+        the cancel raced with (the last chunk, or the failure) had finished it. Such a write runs
+        on the store's thread and commits whatever happens to the await; the store's next call
+        runs after it."""
         status = await self._store.requeue(job.job_id)
         if status is JobStatus.COMPLETED:
             await self._completed(job, fields)
@@ -124,15 +136,6 @@ class JobRunner:
             await self._failed(job, fields)
         else:
             log.info("job returned to the queue (shutdown)", extra=fields)
-
-    async def _finish_failed(self, job: JobRecord, error: str, fields: dict) -> None:
-        fields = {**fields, "error": error}
-        try:
-            await self._store.fail(job.job_id, error)
-        except asyncio.CancelledError:
-            await self._interrupted(job, fields)  # failed if the write ran, else requeued
-            raise
-        await self._failed(job, fields)
 
     async def _completed(self, job: JobRecord, fields: dict) -> None:
         metrics.JOBS_FINISHED.labels("completed").inc()

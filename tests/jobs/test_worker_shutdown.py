@@ -65,7 +65,7 @@ def finished(status: str) -> float:
 
 
 async def shut_down_at_the_final_write(
-    tmp_path: Path, video: bytes, ran: bool
+    tmp_path: Path, video: bytes, ran: bool, caplog: pytest.LogCaptureFixture
 ) -> tuple[JobRecord, dict[str, float], bool, list[str]]:
     """Runs one job (frames 0, 5, 10, 15 of `video`) to its final write, where the shutdown
     lands; returns the stored job, the finished-jobs counts it added, whether its upload is
@@ -76,11 +76,6 @@ async def shut_down_at_the_final_write(
     upload.write_bytes(video)
     store = JobStore(tmp_path / "framegate.duckdb")
     await store.open()
-    handler = _Messages()
-    logger = logging.getLogger("framegate.jobs")
-    logger.addHandler(handler)
-    previous_level = logger.level
-    logger.setLevel(logging.INFO)
     try:
         await store.create(NewJob("job-1", "yolo", upload.name, 5, None, 4))
         job = await store.claim()
@@ -88,33 +83,23 @@ async def shut_down_at_the_final_write(
         wrapped = ShutdownDuringFinalWrite(store, ran)
         runner = JobRunner(wrapped, EchoInference(), Settings(), uploads)  # type: ignore[arg-type]
         before = {s: finished(s) for s in ("completed", "failed")}
-        task = asyncio.create_task(runner._run(job))
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        with caplog.at_level(logging.INFO, logger="framegate.jobs"):
+            task = asyncio.create_task(runner._run(job))
+            with pytest.raises(asyncio.CancelledError):
+                await task
         stored = await store.get("job-1")
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous_level)
         await store.close()
     assert stored is not None
     added = {s: finished(s) - before[s] for s in before}
-    return stored, added, upload.exists(), handler.messages
-
-
-class _Messages(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+    return stored, added, upload.exists(), [r.getMessage() for r in caplog.records]
 
 
 async def test_a_job_whose_last_chunk_landed_counts_as_completed(
-    tmp_path: Path, short_video: Path
+    tmp_path: Path, short_video: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     job, added, upload_kept, messages = await shut_down_at_the_final_write(
-        tmp_path, short_video.read_bytes(), ran=True
+        tmp_path, short_video.read_bytes(), ran=True, caplog=caplog
     )
     assert (job.status, job.frames_done) == (JobStatus.COMPLETED, 4)
     assert added == {"completed": 1, "failed": 0}
@@ -122,9 +107,11 @@ async def test_a_job_whose_last_chunk_landed_counts_as_completed(
     assert "job completed" in messages and RETURNED not in messages
 
 
-async def test_a_job_whose_failure_landed_counts_as_failed(tmp_path: Path) -> None:
+async def test_a_job_whose_failure_landed_counts_as_failed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     job, added, upload_kept, messages = await shut_down_at_the_final_write(
-        tmp_path, b"not a video", ran=True
+        tmp_path, b"not a video", ran=True, caplog=caplog
     )
     assert job.status is JobStatus.FAILED and job.error == "file is not a readable video"
     assert added == {"completed": 0, "failed": 1}
@@ -134,11 +121,11 @@ async def test_a_job_whose_failure_landed_counts_as_failed(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("readable", [True, False])
 async def test_a_final_write_that_never_ran_leaves_the_job_queued(
-    tmp_path: Path, short_video: Path, readable: bool
+    tmp_path: Path, short_video: Path, readable: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     video = short_video.read_bytes() if readable else b"not a video"
     job, added, upload_kept, messages = await shut_down_at_the_final_write(
-        tmp_path, video, ran=False
+        tmp_path, video, ran=False, caplog=caplog
     )
     assert (job.status, job.attempts) == (JobStatus.PENDING, 0)  # the attempt given back
     assert added == {"completed": 0, "failed": 0}
